@@ -1,0 +1,102 @@
+"""`dogbreed web`, `dogbreed worker`, `dogbreed flower`: one service each, as docker-compose runs them."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from shared.settings import Settings
+
+
+@dataclass
+class Service:
+    """A child process that `dogbreed up` (or `worker --gpus`) starts and supervises."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def visible_gpus() -> list[str]:
+    """GPU indices, read without importing TensorFlow (it must not load in a parent that spawns)."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return []
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def worker_services(settings: Settings, gpus: str = "all") -> list[Service]:
+    """One worker per GPU, each pinned by CUDA_VISIBLE_DEVICES with its own node name and queue."""
+    chosen = visible_gpus() if gpus == "all" else ([] if gpus == "cpu" else [g.strip() for g in gpus.split(",") if g.strip()])
+    host = socket.gethostname()
+    if not chosen:
+        return [Service("worker-cpu", _node_argv(f"cpu@{host}", [settings.queue, f"{settings.queue}.cpu"]),
+                        {"CUDA_VISIBLE_DEVICES": "-1"})]
+    return [
+        Service(f"worker-gpu{g}", _node_argv(f"gpu{g}@{host}", [settings.queue, f"{settings.queue}.gpu{g}"]),
+                {"CUDA_VISIBLE_DEVICES": g})
+        for g in chosen
+    ]
+
+
+def _node_argv(node: str, queues: list[str]) -> list[str]:
+    return [sys.executable, "-m", "cli.main", "worker", "--node", node, "--queues", ",".join(queues)]
+
+
+def web_service(settings: Settings, workers: int = 2) -> Service:
+    return Service("web", [
+        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
+        "--bind", f"{settings.host}:{settings.port}", "--access-logfile", "-", "--graceful-timeout", "10",
+        "web.wsgi:app",
+    ])
+
+
+def flower_service(settings: Settings) -> Service:
+    argv = [sys.executable, "-m", "celery", "--broker", settings.require_broker(), "flower",
+            f"--port={settings.flower_port}", f"--address={settings.host}"]
+    if settings.flower_user and settings.flower_password:
+        argv.append(f"--basic-auth={settings.flower_user}:{settings.flower_password}")
+    elif settings.host not in ("127.0.0.1", "localhost", "::1"):
+        raise SystemExit("dogbreed: Flower would be open to the network without a password; set "
+                         "DOGBREED_FLOWER_USER and DOGBREED_FLOWER_PASSWORD, or DOGBREED_HOST=127.0.0.1")
+    return Service("flower", argv)
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    if name == "worker":
+        parser.add_argument("--gpus", default="all", help="'all' (default), 'cpu', or indices like 0,1")
+        parser.add_argument("--node", help=argparse.SUPPRESS)  # run one node in this process
+        parser.add_argument("--queues", help=argparse.SUPPRESS)
+        parser.add_argument("--loglevel", default="INFO")
+    elif name == "web":
+        parser.add_argument("--workers", type=int, default=2)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.command == "worker" and args.node:
+        from worker.celery_app import run_worker  # TensorFlow loads only in this, the node process
+
+        run_worker(settings, args.node, (args.queues or settings.queue).split(","), args.loglevel)
+        return 0
+    from cli.supervise import Supervisor
+
+    if args.command == "worker":
+        settings.require_broker()
+        services = worker_services(settings, args.gpus)
+    elif args.command == "web":
+        services = [web_service(settings, args.workers)]
+    else:
+        services = [flower_service(settings)]
+    return Supervisor(services).run()

@@ -1,0 +1,110 @@
+"""Start child processes, restart any that dies (with backoff, logged), stop them all on Ctrl-C."""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from cli.services import Service
+
+log = logging.getLogger("dogbreed.supervise")
+MAX_BACKOFF_S = 30.0
+HEALTHY_AFTER_S = 60.0
+
+
+@dataclass
+class Child:
+    service: Service
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    restarts: int = 0
+    next_start: float = 0.0
+
+
+class Supervisor:
+    def __init__(self, services: list[Service], on_tick: Callable[[], None] | None = None,
+                 tick_every_s: float = 30.0) -> None:
+        self.children = [Child(s) for s in services]
+        self.on_tick = on_tick
+        self.tick_every_s = tick_every_s
+        self._stopping = False
+
+    def _start(self, child: Child) -> None:
+        env = {**os.environ, **child.service.env, "PYTHONUNBUFFERED": "1"}
+        # Own process group: Ctrl-C reaches us once, and we stop each child in order.
+        child.process = subprocess.Popen(child.service.argv, env=env, start_new_session=True)
+        child.started = time.monotonic()
+        log.info("started %s (pid %d)", child.service.name, child.process.pid)
+
+    def start_all(self) -> None:
+        for child in self.children:
+            self._start(child)
+
+    def check(self) -> None:
+        """Restart children that exited: 1 s, 2 s, 4 s ... up to 30 s; the count resets after a healthy minute."""
+        now = time.monotonic()
+        for child in self.children:
+            proc = child.process
+            if proc is not None and proc.poll() is None:
+                if child.restarts and now - child.started > HEALTHY_AFTER_S:
+                    child.restarts = 0
+                continue
+            if proc is not None:
+                delay = min(2 ** child.restarts, MAX_BACKOFF_S)
+                log.warning("%s exited with code %s; restarting in %.0f s (restart #%d)",
+                            child.service.name, proc.returncode, delay, child.restarts + 1)
+                child.restarts += 1
+                child.next_start = now + delay
+                child.process = None
+            if child.process is None and now >= child.next_start:
+                self._start(child)
+
+    def stop_all(self, timeout_s: float = 20.0) -> None:
+        self._stopping = True
+        alive = [c.process for c in self.children if c.process and c.process.poll() is None]
+        for proc in alive:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for proc in alive:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("pid %d did not stop in time; killing it", proc.pid)
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait()
+        log.info("all processes stopped")
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        self.start_all()
+        last_tick = time.monotonic()
+        try:
+            while True:
+                time.sleep(0.5)
+                self.check()
+                if self.on_tick and time.monotonic() - last_tick >= self.tick_every_s:
+                    last_tick = time.monotonic()
+                    try:
+                        self.on_tick()
+                    except Exception:
+                        log.exception("periodic task failed")
+        except KeyboardInterrupt:
+            log.info("stopping ...")
+        finally:
+            self.stop_all()
+        return 0
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _raise_interrupt(*_: object) -> None:
+    raise KeyboardInterrupt

@@ -1,0 +1,49 @@
+"""Celery configuration and task names, shared so web can enqueue by name without importing worker/."""
+from __future__ import annotations
+
+from celery import Celery
+
+from shared.settings import Settings
+
+TASK_CLASSIFY = "dogbreed.classify"
+TASK_NOOP = "dogbreed.noop"
+TASK_RELOAD_MODELS = "dogbreed.reload_models"
+
+# Enqueue must not hang a web request when Redis is away: a few quick tries, then 503.
+PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def celery_config(settings: Settings) -> dict:
+    broker = settings.require_broker()
+    longest_job_s = max(settings.job_deadline_s * 2, 3600)
+    return {
+        "broker_url": broker,
+        "result_backend": None,
+        "task_ignore_result": True,  # the database holds results; Redis carries work
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_default_queue": settings.queue,
+        "task_acks_late": True,  # a message is acked only after its job row is final
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_proc_alive_timeout": 300,  # model loading outlasts Celery's 4 s default
+        "worker_send_task_events": True,  # Flower
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            # Unacked messages return to the queue after this; longer than any job (see reaper).
+            "visibility_timeout": longest_job_s,
+            "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+        },
+        "broker_pool_limit": 10,
+        "task_publish_retry_policy": PUBLISH_RETRY_POLICY,
+    }
+
+
+def make_celery(settings: Settings, name: str = "dogbreed") -> Celery:
+    app = Celery(name)
+    app.conf.update(celery_config(settings))
+    return app

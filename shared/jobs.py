@@ -1,0 +1,145 @@
+"""A job's life in the database: created queued, then forward only to running, succeeded or failed.
+
+Every transition is one conditional UPDATE, so two deliveries of the same message cannot both
+win: the second finds the row already moved on and does nothing (idempotent tasks).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from shared.tables import Job, utcnow
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
+FINISHED = (SUCCEEDED, FAILED)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored time is UTC."""
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    value = as_utc(value)
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int, fmt: str,
+               width: int, height: int, filename: str | None) -> Job:
+    job = Job(owner_id=owner_id, status=QUEUED, image_sha256=sha256, image_bytes=size, image_format=fmt,
+              image_width=width, image_height=height, original_filename=(filename or "")[:255] or None)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def mark_enqueued(session: Session, job_id: str) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()))
+
+
+def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job | None:
+    """Move a job to running and count the attempt; None when it is finished or gone.
+
+    A job already running is claimed again only by a redelivered message (its worker died).
+    One that has used all its attempts is failed here instead of looping forever.
+    """
+    job = session.get(Job, job_id)
+    if job is None or job.status in FINISHED:
+        return None
+    if job.attempts >= max_attempts:
+        fail(session, job_id, "too_many_attempts",
+             f"Gave up after {job.attempts} attempts; the last worker stopped before finishing. "
+             "Resubmit the image; if it keeps failing, check the worker logs.")
+        return None
+    moved = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)), Job.attempts == job.attempts)
+        .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, worker=worker[:200])
+    ).rowcount
+    if not moved:
+        return None
+    session.refresh(job)
+    return job
+
+
+def succeed(session: Session, job_id: str, result: dict[str, Any]) -> bool:
+    return _finish(session, job_id, status=SUCCEEDED, result=result, error_code=None, error_message=None)
+
+
+def fail(session: Session, job_id: str, code: str, message: str) -> bool:
+    return _finish(session, job_id, status=FAILED, result=None, error_code=code, error_message=message)
+
+
+def _finish(session: Session, job_id: str, **values: Any) -> bool:
+    moved = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)))
+        .values(finished_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(moved)
+
+
+def release(session: Session, job_id: str) -> None:
+    """Give a running job back to the queue (a passing fault); the attempt stays counted."""
+    session.execute(update(Job).where(Job.id == job_id, Job.status == RUNNING).values(status=QUEUED))
+
+
+def stale_jobs(session: Session, older_than_s: int, limit: int = 500) -> list[Job]:
+    """Jobs that should have moved on by now: lost by the broker or by a dead worker."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    stmt = (
+        select(Job)
+        .where(
+            ((Job.status == QUEUED) & (func.coalesce(Job.enqueued_at, Job.created_at) < cutoff))
+            | ((Job.status == RUNNING) & (Job.started_at < cutoff))
+        )
+        .order_by(Job.created_at)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def count_unfinished(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Job).where(Job.status.in_((QUEUED, RUNNING)))) or 0
+
+
+def history(session: Session, *, owner_id: int | None, page: int, per_page: int) -> tuple[list[Job], int]:
+    """Newest first. owner_id None means every owner (admins, or auth switched off)."""
+    stmt = select(Job)
+    count = select(func.count()).select_from(Job)
+    if owner_id is not None:
+        stmt = stmt.where(Job.owner_id == owner_id)
+        count = count.where(Job.owner_id == owner_id)
+    total = session.scalar(count) or 0
+    rows = session.scalars(stmt.order_by(Job.created_at.desc(), Job.id).offset((page - 1) * per_page).limit(per_page))
+    return list(rows), total
+
+
+def to_dict(job: Job) -> dict[str, Any]:
+    """The job as the API shows it."""
+    data: dict[str, Any] = {
+        "id": job.id,
+        "status": job.status,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "attempts": job.attempts,
+        "image": {
+            "filename": job.original_filename,
+            "sha256": job.image_sha256,
+            "bytes": job.image_bytes,
+            "format": job.image_format,
+            "width": job.image_width,
+            "height": job.image_height,
+        },
+        "result": job.result if job.status == SUCCEEDED else None,
+        "error": {"code": job.error_code, "message": job.error_message} if job.status == FAILED else None,
+    }
+    return data

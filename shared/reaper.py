@@ -1,0 +1,42 @@
+"""Put stuck jobs back on the queue; fail the ones that keep dying. The database is the truth:
+a job queued or running past the deadline lost its message (Redis restarted empty, a worker
+was killed), so it is enqueued again. Tasks are idempotent, so a duplicate message is harmless."""
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import update
+
+from shared import jobs
+from shared.celeryconf import TASK_CLASSIFY, make_celery
+from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.settings import Settings
+from shared.tables import Job, utcnow
+
+log = logging.getLogger("dogbreed.reaper")
+
+
+class Reaper:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.sessions = make_sessionmaker(make_engine(settings.database_url))
+        self.celery = make_celery(settings, name="dogbreed-reaper")
+
+    def run_once(self) -> dict[str, int]:
+        requeued = failed = 0
+        with session_scope(self.sessions) as session:
+            for job in jobs.stale_jobs(session, self.settings.job_deadline_s):
+                if job.attempts >= self.settings.max_attempts:
+                    jobs.fail(session, job.id, "too_many_attempts",
+                              f"Gave up after {job.attempts} attempts; the workers kept stopping before it finished. "
+                              "Resubmit the image; if it fails again, check the worker logs.")
+                    failed += 1
+                    continue
+                self.celery.send_task(TASK_CLASSIFY, args=[job.id], queue=self.settings.queue)
+                session.execute(update(Job).where(Job.id == job.id, Job.status.in_((jobs.QUEUED, jobs.RUNNING)))
+                                .values(status=jobs.QUEUED, enqueued_at=utcnow()))
+                session.commit()
+                requeued += 1
+        if requeued or failed:
+            log.warning("reaper: re-enqueued %d stuck job(s), failed %d", requeued, failed)
+        return {"requeued": requeued, "failed": failed}

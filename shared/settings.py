@@ -1,0 +1,114 @@
+"""Settings: the DOGBREED_* environment read once, at an entry point, into one frozen object."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping
+
+BACKBONES = ("resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
+
+
+class SettingsError(ValueError):
+    """A DOGBREED_* variable holds a value we cannot use; the message names it and the fix."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r}: use 1/0, true/false, yes/no or on/off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str | None = None
+    storage_dir: Path = Path("var/images")
+    model_dir: Path = Path("var/models")
+    backbone: str = "resnet50"
+    backbone_weights: str = "imagenet"
+    dog_rule: str = "mass"
+    queue: str = "dogbreed"
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_batch: int = 16
+    max_batch_delay_ms: int = 10
+    max_queued_jobs: int = 10_000
+    job_deadline_s: int = 600
+    max_attempts: int = 3
+    retention_days: int = 30
+    rate_limit_per_minute: int = 120
+    auth_required: bool = True
+    flower_user: str | None = None
+    flower_password: str | None = None
+    secret_key: str = ""
+    port: int = 8000
+    flower_port: int = 5555
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        var_dir = Path(env.get("DOGBREED_VAR_DIR") or "var")
+        backbone = (env.get("DOGBREED_BACKBONE") or "resnet50").lower()
+        if backbone not in BACKBONES:
+            raise SettingsError(
+                f"DOGBREED_BACKBONE={backbone!r} is not known; choose one of {', '.join(BACKBONES)}"
+            )
+        dog_rule = (env.get("DOGBREED_DOG_RULE") or "mass").lower()
+        if dog_rule not in ("mass", "top1"):
+            raise SettingsError(f"DOGBREED_DOG_RULE={dog_rule!r}: use 'mass' (default) or 'top1'")
+        return cls(
+            var_dir=var_dir,
+            database_url=env.get("DOGBREED_DATABASE_URL") or f"sqlite:///{(var_dir / 'dogbreed.db').resolve()}",
+            broker_url=env.get("DOGBREED_BROKER_URL") or None,
+            storage_dir=Path(env.get("DOGBREED_STORAGE_DIR") or var_dir / "images"),
+            model_dir=Path(env.get("DOGBREED_MODEL_DIR") or var_dir / "models"),
+            backbone=backbone,
+            backbone_weights=env.get("DOGBREED_BACKBONE_WEIGHTS") or "imagenet",
+            dog_rule=dog_rule,
+            queue=env.get("DOGBREED_QUEUE") or "dogbreed",
+            max_upload_bytes=_int(env, "DOGBREED_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            max_pixels=_int(env, "DOGBREED_MAX_PIXELS", cls.max_pixels),
+            max_batch=max(1, _int(env, "DOGBREED_MAX_BATCH", cls.max_batch)),
+            max_batch_delay_ms=max(0, _int(env, "DOGBREED_MAX_BATCH_DELAY_MS", cls.max_batch_delay_ms)),
+            max_queued_jobs=_int(env, "DOGBREED_MAX_QUEUED_JOBS", cls.max_queued_jobs),
+            job_deadline_s=_int(env, "DOGBREED_JOB_DEADLINE_S", cls.job_deadline_s),
+            max_attempts=_int(env, "DOGBREED_MAX_ATTEMPTS", cls.max_attempts),
+            retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
+            rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            auth_required=_bool(env, "DOGBREED_AUTH", True),
+            flower_user=env.get("DOGBREED_FLOWER_USER") or None,
+            flower_password=env.get("DOGBREED_FLOWER_PASSWORD") or None,
+            secret_key=env.get("DOGBREED_SECRET_KEY") or "",
+            port=_int(env, "DOGBREED_PORT", cls.port),
+            flower_port=_int(env, "DOGBREED_FLOWER_PORT", cls.flower_port),
+            host=env.get("DOGBREED_HOST") or "127.0.0.1",
+        )
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    def require_broker(self) -> str:
+        if not self.broker_url:
+            raise SettingsError(
+                "DOGBREED_BROKER_URL is not set; point it at Redis, e.g. redis://127.0.0.1:6379/0 "
+                "(`dogbreed up` picks one for you)"
+            )
+        return self.broker_url

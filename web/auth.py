@@ -1,0 +1,112 @@
+"""Who is asking: an API key (`Authorization: Bearer KEY`) or a login session; CSRF on forms."""
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlparse
+
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
+
+from shared import accounts
+from shared.tables import User
+from web.database import db
+from web.errors import ApiError
+
+bp = Blueprint("auth", __name__)
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+
+
+def auth_required() -> bool:
+    return current_app.config["SETTINGS"].auth_required
+
+
+def owner_scope() -> int | None:
+    """Whose jobs this request may see: None means all (admins, or auth switched off)."""
+    user: User | None = g.get("user")
+    if not auth_required() or (user and user.is_admin):
+        return None
+    return user.id if user else -1
+
+
+def owner_id() -> int | None:
+    user: User | None = g.get("user")
+    return user.id if user else None
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def _check_csrf() -> None:
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if not hmac.compare_digest(sent, session.get("csrf", "")) or not sent:
+        raise ApiError(400, "csrf_failed", "The form expired or did not come from this site; reload the page and try again.")
+
+
+def _load_user() -> None:
+    g.user, g.via_key = None, False
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        user = accounts.user_for_key(db(), header[7:].strip())
+        if user is None:
+            raise ApiError(401, "invalid_api_key", "That API key is not valid (revoked or mistyped); create one with `dogbreed keys create USER`.",
+                           {"WWW-Authenticate": "Bearer"})
+        g.user, g.via_key = user, True
+    elif session.get("user_id") is not None:
+        g.user = db().get(User, session["user_id"])
+    if request.method in UNSAFE and not g.via_key and (request.blueprint != "api" or g.user is not None):
+        _check_csrf()
+
+
+def require_user() -> None:
+    if not auth_required() or g.get("user") is not None:
+        return
+    if request.blueprint == "api":
+        raise ApiError(401, "unauthorized", "Send `Authorization: Bearer KEY`; create a key with `dogbreed keys create USER`.",
+                       {"WWW-Authenticate": "Bearer"})
+    raise _LoginRedirect()
+
+
+class _LoginRedirect(Exception):
+    pass
+
+
+def _safe_next(target: str | None) -> str:
+    if target and not urlparse(target).netloc and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("pages.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    error = None
+    if request.method == "POST":
+        user = accounts.check_login(db(), request.form.get("name", ""), request.form.get("password", ""))
+        if user:
+            session.clear()
+            session["user_id"] = user.id
+            return redirect(_safe_next(request.args.get("next")))
+        error = "Wrong name or password."
+    return render_template("login.html", error=error), (401 if error else 200)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_load_user)
+    app.register_blueprint(bp)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.errorhandler(_LoginRedirect)
+    def _to_login(_: Exception):
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+    @app.context_processor
+    def _user():
+        return {"current_user": g.get("user"), "auth_on": auth_required()}

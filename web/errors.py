@@ -1,0 +1,69 @@
+"""Every error is an answer: JSON `{"error": {"code", "message"}}` for the API, a page for people."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from shared.images import ImageError
+from web.queue import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def wants_json() -> bool:
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json"
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None):
+    if wants_json():
+        response = jsonify(error={"code": code, "message": message})
+    else:
+        response = render_template("error.html", status=status, code=code, message=message)
+    return response, status, headers or {}
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.errorhandler(ImageError)
+    def _image_error(exc: ImageError):
+        return error_response(exc.status, exc.code, exc.message)
+
+    @app.errorhandler(BrokerUnavailable)
+    def _broker(exc: BrokerUnavailable):
+        return error_response(503, "queue_unavailable", str(exc), {"Retry-After": "30"})
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def _database(exc: Exception):
+        log.warning("database unavailable: %s", exc)
+        return error_response(503, "database_unavailable",
+                              "The database is not reachable right now; try again in a minute.", {"Retry-After": "30"})
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = exc.description or exc.name
+        if exc.code == 413:
+            limit = app.config["SETTINGS"].max_upload_bytes
+            code, message = "file_too_large", f"The upload is over the {limit // (1024 * 1024)} MiB limit; send a smaller image."
+        return error_response(exc.code or 500, code, message)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")

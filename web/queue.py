@@ -1,0 +1,39 @@
+"""The Celery client: web enqueues job ids by task name and never imports worker code."""
+from __future__ import annotations
+
+from celery import Celery
+from flask import Flask, current_app
+
+from shared.celeryconf import PUBLISH_RETRY_POLICY, make_celery
+
+
+class BrokerUnavailable(RuntimeError):
+    pass
+
+
+def init_app(app: Flask) -> None:
+    settings = app.config["SETTINGS"]
+    app.extensions["celery"] = make_celery(settings, name="dogbreed-web") if settings.broker_url else None
+
+
+def client() -> Celery:
+    celery = current_app.extensions["celery"]
+    if celery is None:
+        raise BrokerUnavailable("No broker is configured: set DOGBREED_BROKER_URL (e.g. redis://127.0.0.1:6379/0).")
+    return celery
+
+
+def enqueue(task_name: str, job_id: str) -> None:
+    settings = current_app.config["SETTINGS"]
+    try:
+        client().send_task(task_name, args=[job_id], queue=settings.queue, retry=True,
+                           retry_policy=PUBLISH_RETRY_POLICY)
+    except BrokerUnavailable:
+        raise
+    except Exception as exc:  # kombu raises several types when Redis is away
+        raise BrokerUnavailable(f"The job queue is not reachable ({type(exc).__name__}); try again in a minute.") from exc
+
+
+def ping() -> None:
+    with client().connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)

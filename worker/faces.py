@@ -1,0 +1,42 @@
+"""Human faces with OpenCV's Haar cascade, run on a copy at most 640 px on the long side."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CASCADE = "haarcascade_frontalface_alt.xml"
+DETECT_MAX_SIDE = 640
+
+
+class FaceDetector:
+    """Thread-safe: each thread gets its own CascadeClassifier (OpenCV's is not shared-safe)."""
+
+    def __init__(self, cascade_path: str | None = None, max_side: int = DETECT_MAX_SIDE) -> None:
+        self.cascade_path = cascade_path or str(Path(cv2.data.haarcascades) / CASCADE)
+        if not Path(self.cascade_path).is_file():
+            raise FileNotFoundError(f"{self.cascade_path} is missing; reinstall opencv-python-headless>=4.10,<5")
+        self.max_side = max_side
+        self._local = threading.local()
+
+    def _cascade(self) -> cv2.CascadeClassifier:
+        cascade = getattr(self._local, "cascade", None)
+        if cascade is None:
+            cascade = self._local.cascade = cv2.CascadeClassifier(self.cascade_path)
+        return cascade
+
+    def detect(self, rgb: np.ndarray, full_size: tuple[int, int] | None = None) -> list[dict[str, int]]:
+        """Face boxes in pixels of `full_size` (width, height), default the image's own size."""
+        height, width = rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(height, width))
+        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        boxes = self._cascade().detectMultiScale(gray)
+        out_w, out_h = full_size or (width, height)
+        fx, fy = out_w / small.shape[1], out_h / small.shape[0]
+        return [
+            {"x": round(x * fx), "y": round(y * fy), "w": round(w * fx), "h": round(h * fy)}
+            for (x, y, w, h) in (boxes if len(boxes) else [])
+        ]

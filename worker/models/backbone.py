@@ -1,0 +1,137 @@
+"""The ImageNet backbone: ONE Keras model that gives both the 1000 class probabilities and the
+pooled features, so dog detection and breed features come from a single forward pass."""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+# name -> (keras.applications module, constructor, input size)
+SPECS: dict[str, tuple[str, str, int]] = {
+    "resnet50": ("keras.applications.resnet50", "ResNet50", 224),
+    "mobilenet_v2": ("keras.applications.mobilenet_v2", "MobileNetV2", 224),
+    "efficientnetv2b0": ("keras.applications.efficientnet_v2", "EfficientNetV2B0", 224),
+    "tiny": ("", "", 64),  # a small random stand-in for tests and benchmarks, not for answers
+}
+RANDOM_WEIGHTS = ("random", "none")
+
+
+class ModelUnavailable(RuntimeError):
+    """The model cannot be loaded here; the message names the setting to fix."""
+
+
+@dataclass
+class Backbone:
+    name: str
+    weights: str
+    input_size: int
+    feature_dim: int
+    model: Any  # keras.Model: uint8-range float input -> [probs (N,1000), features (N,D)]
+    preprocess: Callable[[np.ndarray], np.ndarray]
+
+    _compiled: Any = None
+
+    def describe(self) -> dict[str, str]:
+        return {"backbone": self.name, "weights": self.weights}
+
+    def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocessed batch -> (probs, features), through one traced graph (no per-layer Python)."""
+        if self._compiled is None:
+            import tensorflow as tf
+
+            spec = tf.TensorSpec([None, self.input_size, self.input_size, 3], tf.float32)
+            self._compiled = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
+        probs, features = self._compiled(batch)
+        return probs.numpy(), features.numpy()
+
+
+def _tiny_classifier(size: int):
+    import keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(inputs)
+    x = keras.layers.Conv2D(32, 3, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = keras.layers.Dense(1000, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name="tiny")
+
+
+def _tiny_preprocess(x: np.ndarray) -> np.ndarray:
+    return x / 127.5 - 1.0
+
+
+def build_classifier(name: str, weights: str | None):
+    """The whole ImageNet classifier, as keras.applications builds it."""
+    module_name, ctor, size = SPECS[name]
+    if name == "tiny":
+        return _tiny_classifier(size)
+    ctor_fn = getattr(importlib.import_module(module_name), ctor)
+    return ctor_fn(weights=weights, input_shape=(size, size, 3))
+
+
+def _pooled_layer(model):
+    import keras
+
+    pools = [layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+    if not pools:
+        raise ModelUnavailable(f"{model.name} has no global-average-pooling layer to take features from")
+    return pools[-1]
+
+
+def _load_classifier(name: str, weights: str):
+    if weights.lower() in RANDOM_WEIGHTS:
+        return build_classifier(name, None)
+    if weights == "imagenet":
+        if name == "tiny":
+            raise ModelUnavailable("the 'tiny' backbone has no ImageNet weights; set DOGBREED_BACKBONE_WEIGHTS=random")
+        try:
+            return build_classifier(name, "imagenet")
+        except Exception as exc:  # offline: Keras cannot download the weights
+            raise ModelUnavailable(
+                f"Could not get ImageNet weights for {name} ({type(exc).__name__}: {exc}). On an offline "
+                "machine set DOGBREED_BACKBONE_WEIGHTS to the path of a saved ImageNet classifier "
+                "(.keras or .h5), or DOGBREED_BACKBONE_WEIGHTS=random for a smoke test."
+            ) from None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise ModelUnavailable(
+            f"DOGBREED_BACKBONE_WEIGHTS={weights!r}: no such file. Give the path of a whole ImageNet "
+            "classifier saved as .keras or .h5, or 'imagenet' to let Keras download the weights."
+        )
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise ModelUnavailable(
+            f"DOGBREED_BACKBONE_WEIGHTS={weights!r} could not be loaded as a Keras model "
+            f"({type(exc).__name__}: {exc}); save the classifier with model.save('file.keras')."
+        ) from None
+
+
+def load_backbone(name: str, weights: str) -> Backbone:
+    if name not in SPECS:
+        raise ModelUnavailable(f"DOGBREED_BACKBONE={name!r} is not one of {', '.join(SPECS)}")
+    import keras
+
+    classifier = _load_classifier(name, weights)
+    if tuple(classifier.output.shape)[-1] != 1000:
+        raise ModelUnavailable(
+            f"DOGBREED_BACKBONE_WEIGHTS={weights!r} gives {classifier.output.shape[-1]} outputs, not the "
+            "1000 ImageNet classes; save the whole classifier (include_top=True)."
+        )
+    pool = _pooled_layer(classifier)
+    size = int(classifier.input.shape[1] or SPECS[name][2])
+    model = keras.Model(classifier.input, [classifier.output, pool.output], name=f"{name}_two_headed")
+    preprocess = _tiny_preprocess if name == "tiny" else importlib.import_module(SPECS[name][0]).preprocess_input
+    return Backbone(
+        name=name,
+        weights=weights if weights in ("imagenet", "random", "none") else str(Path(weights).name),
+        input_size=size,
+        feature_dim=int(pool.output.shape[-1]),
+        model=model,
+        preprocess=preprocess,
+    )

@@ -1,0 +1,131 @@
+"""The classification pipeline as pure functions: arrays in, dataclasses out; no session, no Celery.
+
+prepare (per image, CPU threads: faces + resize)  ->  forward (per batch: ONE backbone pass + head)
+->  interpret (per image: dog / human / neither, top-5, sentence).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from worker.faces import FaceDetector
+from worker.models.backbone import Backbone
+from worker.models.heads import DOG_FIRST, DOG_LAST, imagenet_labels, top_k
+from worker.preprocess import to_input
+
+
+
+class Head(Protocol):
+    name: str
+    version: str | None
+    labels: list[str]
+
+    def predict(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Models:
+    backbone: Backbone
+    head: Head
+    faces: FaceDetector
+    dog_rule: str = "mass"
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.backbone.describe(), "head": self.head.name, "model_version": self.head.version}
+
+
+@dataclass
+class Prepared:
+    """One image made ready for the batch: its network input and its face boxes."""
+
+    input: np.ndarray
+    faces: list[dict[str, int]]
+
+
+@dataclass
+class Outputs:
+    """One image's share of a batch's forward pass."""
+
+    imagenet: np.ndarray
+    breeds: np.ndarray
+
+
+@dataclass
+class Result:
+    kind: str  # dog | human | neither
+    sentence: str
+    dog_score: float
+    breeds: list[dict[str, Any]]
+    faces: list[dict[str, int]]
+    imagenet_top: list[dict[str, Any]]
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prepare(rgb: np.ndarray, models: Models, full_size: tuple[int, int] | None = None) -> Prepared:
+    return Prepared(input=to_input(rgb, models.backbone.input_size), faces=models.faces.detect(rgb, full_size))
+
+
+def forward(inputs: np.ndarray, models: Models) -> list[Outputs]:
+    """One backbone pass for the whole batch; the breed head runs on the same pooled features."""
+    batch = models.backbone.preprocess(np.array(inputs, dtype=np.float32, copy=True))
+    probs, features = models.backbone(batch)
+    probs = probs.astype(np.float64)
+    breeds = models.head.predict(probs, features)
+    return [Outputs(imagenet=probs[i], breeds=breeds[i]) for i in range(len(probs))]
+
+
+def is_dog(probs: np.ndarray, rule: str) -> tuple[bool, float]:
+    """'mass': the 118 dog classes, taken as one class, outweigh every other class (robust when
+    the mass is spread over similar breeds); 'top1': the seed work's rule, the single best class."""
+    score = float(probs[DOG_FIRST:DOG_LAST + 1].sum())
+    if rule == "top1":
+        return DOG_FIRST <= int(np.argmax(probs)) <= DOG_LAST, score
+    others = np.concatenate([probs[:DOG_FIRST], probs[DOG_LAST + 1:]])
+    return score > float(others.max()), score
+
+
+def _a(noun: str) -> str:
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _sentence(kind: str, breeds: list[dict[str, Any]], imagenet_top: list[dict[str, Any]], faces: int) -> str:
+    if kind == "neither":
+        return f"No dog or human face found in this image (it looks more like {_a(imagenet_top[0]['label'])})."
+    best = breeds[0]
+    if kind == "dog":
+        return f"This is a dog, and it looks most like {_a(best['breed'])} ({best['probability'] * 100:.0f}% sure)."
+    if faces == 1:
+        return f"Hello, human! No dog here, but if you were a dog you would be {_a(best['breed'])}."
+    return f"We found {faces} human faces and no dog. As a dog, this picture would be {_a(best['breed'])}."
+
+
+def interpret(prepared: Prepared, outputs: Outputs, models: Models) -> Result:
+    dog, score = is_dog(outputs.imagenet, models.dog_rule)
+    kind = "dog" if dog else ("human" if prepared.faces else "neither")
+    labels = imagenet_labels()
+    imagenet_top = [{"label": labels[i], "probability": round(float(outputs.imagenet[i]), 6)}
+                    for i in np.argsort(-outputs.imagenet)[:3]]
+    breeds = top_k(outputs.breeds, models.head.labels, 5)
+    return Result(
+        kind=kind,
+        sentence=_sentence(kind, breeds, imagenet_top, len(prepared.faces)),
+        dog_score=round(score, 6),
+        breeds=breeds if kind != "neither" else [],
+        faces=prepared.faces,
+        imagenet_top=imagenet_top,
+        model=models.describe(),
+    )
+
+
+def classify(images: list[np.ndarray], models: Models) -> list[Result]:
+    """Whole pipeline on a list of RGB arrays, one forward pass for all of them."""
+    if not images:
+        return []
+    prepared = [prepare(img, models) for img in images]
+    outputs = forward(np.stack([p.input for p in prepared]), models)
+    return [interpret(p, o, models) for p, o in zip(prepared, outputs)]

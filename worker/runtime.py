@@ -1,0 +1,139 @@
+"""What one worker process holds: models loaded once, the batcher, the database and image store.
+
+Loaded when the worker starts (Celery's worker_init; the threads pool never forks, so TensorFlow
+stays in one process). When the backbone cannot load, the worker still runs and each job fails
+with the loader's message, which names the setting to fix.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.settings import Settings
+from shared.storage import ImageStore
+from shared.tables import ModelVersion
+from worker.batcher import Batcher
+from worker.faces import FaceDetector
+from worker.models.backbone import ModelUnavailable, load_backbone
+from worker.models.heads import ImageNetDogHead, load_trained_head
+from worker.pipeline import Models, Outputs, Result, forward, interpret, prepare
+
+log = logging.getLogger(__name__)
+HEAD_CHECK_INTERVAL_S = 1.0
+
+
+@dataclass
+class ActiveVersion:
+    name: str | None
+    backbone: str | None
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        self.store = ImageStore(settings.storage_dir)
+        self.models: Models | None = None
+        self.error: str | None = None
+        self.batcher: Batcher | None = None
+        self._head_checked = 0.0
+        self._lock = threading.Lock()
+
+    # ---- start-up -------------------------------------------------------------------------
+    def setup(self) -> None:
+        """Load every model once; remember (not raise) a loading error so jobs can report it."""
+        _configure_tensorflow()
+        try:
+            backbone = load_backbone(self.settings.backbone, self.settings.backbone_weights)
+            self.models = Models(backbone=backbone, head=ImageNetDogHead(), faces=FaceDetector(),
+                                 dog_rule=self.settings.dog_rule)
+            self._refresh_head(force=True)
+            self._warm_up()
+        except ModelUnavailable as exc:
+            self.error = str(exc)
+            log.error("models unavailable, jobs will fail until fixed: %s", exc)
+        self.batcher = Batcher(self._run_batch, self.settings.max_batch, self.settings.max_batch_delay_ms / 1000)
+
+    def _warm_up(self) -> None:
+        size = self.models.backbone.input_size
+        forward(np.zeros((1, size, size, 3), np.float32), self.models)
+
+    # ---- the breed head follows the active model version -----------------------------------
+    def active_version(self) -> ActiveVersion:
+        with session_scope(self.sessions) as session:
+            row = session.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))).first()
+            return ActiveVersion(row.name, row.backbone) if row else ActiveVersion(None, None)
+
+    def _refresh_head(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._head_checked < HEAD_CHECK_INTERVAL_S:
+            return
+        self._head_checked = now
+        try:
+            active = self.active_version()
+        except Exception as exc:  # a database blip must not stop inference
+            log.warning("could not read the active model version: %s", exc)
+            return
+        if active.name == self.models.head.version:
+            return
+        if active.name is None:
+            head = ImageNetDogHead()
+        elif active.backbone != self.models.backbone.name:
+            log.error("model %s was trained on %s but this worker runs %s; keeping %s",
+                      active.name, active.backbone, self.models.backbone.name, self.models.head.name)
+            return
+        else:
+            try:
+                head = load_trained_head(self.settings.model_dir / active.name, active.name,
+                                                     self.models.backbone.feature_dim)
+            except Exception as exc:
+                log.error("could not load model %s: %s", active.name, exc)
+                return
+        # A new Models object, never a mutation: a batch in flight keeps the head it ran with.
+        self.models = replace(self.models, head=head)
+        log.info("breed head is now %s", head.name)
+
+    # ---- inference ------------------------------------------------------------------------
+    def _run_batch(self, inputs: list[np.ndarray]) -> list[tuple[Outputs, Models]]:
+        with self._lock:
+            self._refresh_head()
+            models = self.models
+            outputs = forward(np.stack(inputs), models)
+        return [(out, models) for out in outputs]
+
+    def classify(self, rgb: np.ndarray, full_size: tuple[int, int]) -> Result:
+        """Faces and resizing here, in the caller's thread; the backbone pass in a shared batch."""
+        if self.models is None:
+            raise ModelUnavailable(self.error or "models are not loaded")
+        prepared = prepare(rgb, self.models, full_size)
+        outputs, models = self.batcher.submit(prepared.input).result(timeout=600)
+        return interpret(prepared, outputs, models)
+
+    def describe(self) -> dict[str, Any]:
+        return self.models.describe() if self.models else {"error": self.error}
+
+    def close(self) -> None:
+        if self.batcher:
+            self.batcher.close()
+        self.engine.dispose()
+
+
+def _configure_tensorflow() -> None:
+    """GPU memory growth, so a pinned worker takes what it uses rather than the whole card."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass

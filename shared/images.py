@@ -52,6 +52,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageError("empty_file", "The uploaded file is empty; choose a JPEG, PNG, GIF, WebP, BMP or TIFF photo.")
     try:
         img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise ImageError("image_too_large", "The image claims far more pixels than we accept; scale it down.", 413) from None
     except UnidentifiedImageError:
         raise ImageError(
             "not_an_image",

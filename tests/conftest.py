@@ -1,0 +1,155 @@
+"""Fixtures on real services: Redis, SQLite and PostgreSQL, a Celery worker process, the Flask app."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.helpers import images as image_factory
+from tests.helpers.services import (
+    REAL_DATA,
+    REAL_MODELS,
+    WorkerProcess,
+    ensure_redis,
+    postgres_admin_url,
+    postgres_answers,
+)
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# ---- Redis ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    url, reason = ensure_redis()
+    if url is None:
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture
+def queue_name() -> str:
+    """A queue of this test's own, so tests never take each other's messages."""
+    return f"test-{uuid.uuid4().hex[:10]}"
+
+
+# ---- databases -----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    admin = postgres_admin_url()
+    if not postgres_answers(admin):
+        pytest.skip(f"no PostgreSQL answers at {admin} (set DOGBREED_TEST_POSTGRES_URL to test against one)")
+    return admin
+
+
+def _new_postgres_db(admin: str) -> tuple[str, str]:
+    name = f"dogbreed_t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def _drop_postgres_db(admin: str, name: str) -> None:
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    """An empty, migrated database: SQLite in a temp folder, or a fresh PostgreSQL database."""
+    from shared import migrate
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'dogbreed.db'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    admin = request.getfixturevalue("postgres_server")
+    url, name = _new_postgres_db(admin)
+    migrate.upgrade(url)
+    yield url
+    _drop_postgres_db(admin, name)
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server):
+    url, name = _new_postgres_db(postgres_server)
+    yield url
+    _drop_postgres_db(postgres_server, name)
+
+
+# ---- settings, app, worker -----------------------------------------------------------------
+@pytest.fixture
+def make_settings(tmp_path, database_url):
+    from shared.settings import Settings
+
+    def make(**overrides):
+        base = Settings(
+            var_dir=tmp_path / "var",
+            database_url=database_url,
+            storage_dir=tmp_path / "images",
+            model_dir=tmp_path / "models",
+            backbone="tiny",
+            backbone_weights="random",
+            secret_key="test-secret",
+            auth_required=False,
+        )
+        return base.with_(**overrides)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings, redis_url, queue_name):
+    return make_settings(broker_url=redis_url, queue=queue_name)
+
+
+@pytest.fixture
+def app(settings):
+    from web.app import create_app
+
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def worker(settings, tmp_path):
+    """A real `dogbreed worker` process (Celery, threads pool, tiny backbone) on this test's queue."""
+    proc = WorkerProcess(settings, tmp_path / "worker.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+# ---- images --------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    if not REAL_DATA.is_dir():
+        pytest.skip(f"{REAL_DATA} is absent: the team's real photos live beside the checkout, not on a user's machine")
+    return REAL_DATA
+
+
+@pytest.fixture(scope="session")
+def real_models() -> Path:
+    if not (REAL_MODELS / "mobilenet_v2_imagenet.keras").is_file():
+        pytest.skip(f"{REAL_MODELS} has no real ImageNet weights (only the team's checkout has them)")
+    return REAL_MODELS
+
+
+@pytest.fixture
+def images():
+    return image_factory

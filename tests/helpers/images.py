@@ -1,0 +1,73 @@
+"""Images the tests make: real encoders (Pillow), real formats, real damage."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+
+def rgb_array(width: int = 96, height: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    base = np.stack([xx * 255 // max(width - 1, 1), yy * 255 // max(height - 1, 1), (xx + yy) % 256], axis=-1)
+    return (base + rng.integers(0, 30, base.shape)).clip(0, 255).astype(np.uint8)
+
+
+def encode(img: Image.Image, fmt: str, **params) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def jpeg(width: int = 96, height: int = 64, seed: int = 0, **params) -> bytes:
+    return encode(Image.fromarray(rgb_array(width, height, seed)), "JPEG", quality=90, **params)
+
+
+def png(width: int = 96, height: int = 64, seed: int = 0, mode: str = "RGB") -> bytes:
+    return encode(Image.fromarray(rgb_array(width, height, seed)).convert(mode), "PNG")
+
+
+def cmyk_jpeg(width: int = 80, height: int = 60) -> bytes:
+    return encode(Image.fromarray(rgb_array(width, height)).convert("CMYK"), "JPEG")
+
+
+def png16(width: int = 80, height: int = 60) -> bytes:
+    arr = (np.linspace(0, 65535, width * height).reshape(height, width)).astype(np.uint16)
+    return encode(Image.fromarray(arr), "PNG")
+
+
+def rgba_png(width: int = 80, height: int = 60) -> bytes:
+    arr = np.dstack([rgb_array(width, height), np.full((height, width), 128, np.uint8)])
+    return encode(Image.fromarray(arr, "RGBA"), "PNG")
+
+
+def animated_gif(width: int = 64, height: int = 48, frames: int = 3) -> bytes:
+    imgs = [Image.new("RGB", (width, height), (255 * (i == 0), 255 * (i == 1), 255 * (i == 2))) for i in range(frames)]
+    buf = io.BytesIO()
+    imgs[0].save(buf, "GIF", save_all=True, append_images=imgs[1:], duration=100, loop=0)
+    return buf.getvalue()
+
+
+def exif_rotated_jpeg(width: int = 120, height: int = 60, orientation: int = 6) -> bytes:
+    """Stored landscape, EXIF says rotate 90 degrees: a viewer shows it portrait."""
+    img = Image.fromarray(rgb_array(width, height))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(img, "JPEG", exif=exif.tobytes())
+
+
+def truncated(data: bytes, keep: float = 0.5) -> bytes:
+    return data[: int(len(data) * keep)]
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR claiming a huge size, and no pixel data: a decompression bomb's shape."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")

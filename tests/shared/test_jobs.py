@@ -1,0 +1,79 @@
+"""The job state machine on real SQLite and PostgreSQL."""
+import pytest
+from sqlalchemy import update
+
+from shared import jobs
+from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.tables import Job
+
+
+@pytest.fixture
+def sessions(database_url):
+    engine = make_engine(database_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+def new_job(sessions, owner_id=None) -> str:
+    with session_scope(sessions) as s:
+        return jobs.create_job(s, owner_id=owner_id, sha256="a" * 64, size=10, fmt="JPEG", width=8, height=8,
+                               filename="x.jpg").id
+
+
+def status(sessions, job_id):
+    with session_scope(sessions) as s:
+        job = s.get(Job, job_id)
+        return job.status, job.attempts
+
+
+def test_forward_only_and_exactly_one_result(sessions):
+    job_id = new_job(sessions)
+    assert status(sessions, job_id) == ("queued", 0)
+    with session_scope(sessions) as s:
+        assert jobs.claim(s, job_id, "w1", max_attempts=3) is not None
+    assert status(sessions, job_id) == ("running", 1)
+    with session_scope(sessions) as s:
+        assert jobs.succeed(s, job_id, {"kind": "dog"})
+    with session_scope(sessions) as s:  # a redelivered message: nothing changes
+        assert jobs.claim(s, job_id, "w2", max_attempts=3) is None
+        assert not jobs.succeed(s, job_id, {"kind": "other"})
+        assert not jobs.fail(s, job_id, "late", "too late")
+    with session_scope(sessions) as s:
+        job = s.get(Job, job_id)
+        assert (job.status, job.result, job.attempts, job.error_code) == ("succeeded", {"kind": "dog"}, 1, None)
+
+
+def test_a_job_that_keeps_dying_fails_with_the_reason(sessions):
+    job_id = new_job(sessions)
+    for _ in range(2):
+        with session_scope(sessions) as s:
+            assert jobs.claim(s, job_id, "w", max_attempts=2)
+    with session_scope(sessions) as s:
+        assert jobs.claim(s, job_id, "w", max_attempts=2) is None
+    with session_scope(sessions) as s:
+        job = s.get(Job, job_id)
+        assert job.status == "failed" and job.error_code == "too_many_attempts" and "2 attempts" in job.error_message
+
+
+def test_stale_jobs_are_those_past_the_deadline(sessions):
+    fresh, old = new_job(sessions), new_job(sessions)
+    with session_scope(sessions) as s:
+        s.execute(update(Job).where(Job.id == old).values(created_at=jobs.utcnow().replace(year=2000)))
+    with session_scope(sessions) as s:
+        assert [j.id for j in jobs.stale_jobs(s, older_than_s=60)] == [old]
+        assert jobs.count_unfinished(s) == 2
+
+
+def test_history_is_newest_first_paginated_and_per_owner(sessions):
+    ids = [new_job(sessions) for _ in range(5)]
+    with session_scope(sessions) as s:
+        rows, total = jobs.history(s, owner_id=None, page=1, per_page=2)
+        rows2, _ = jobs.history(s, owner_id=None, page=3, per_page=2)
+        mine, mine_total = jobs.history(s, owner_id=12345, page=1, per_page=10)
+    assert total == 5 and [r.id for r in rows] == ids[::-1][:2] and [r.id for r in rows2] == ids[:1]
+    assert (mine, mine_total) == ([], 0)
+
+
+def test_job_ids_are_unguessable(sessions):
+    ids = {new_job(sessions) for _ in range(20)}
+    assert len(ids) == 20 and all(len(i) >= 22 for i in ids)

@@ -1,0 +1,38 @@
+"""Migrations: one head, they build the schema the tables describe, on SQLite and PostgreSQL."""
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from shared import migrate
+from shared.db import make_engine
+from shared.tables import Base
+
+
+def test_one_head():
+    heads = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, f"migrations have {len(heads)} heads: {heads}; merge them with `alembic merge`"
+
+
+def _assert_no_drift(url: str) -> None:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        tables = set(inspect(conn).get_table_names())
+    engine.dispose()
+    assert diff == [], f"tables and migrations differ; run `alembic revision --autogenerate`: {diff}"
+    assert {"jobs", "users", "api_keys", "model_versions", "alembic_version"} <= tables
+
+
+def test_upgrade_matches_tables_on_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrate.upgrade(url)
+    migrate.upgrade(url)  # twice is a no-op
+    _assert_no_drift(url)
+
+
+@pytest.mark.postgres
+def test_upgrade_matches_tables_on_postgres(empty_postgres_url):
+    migrate.upgrade(empty_postgres_url)
+    _assert_no_drift(empty_postgres_url)

@@ -1,0 +1,48 @@
+"""Backbones: one model, two outputs, each with its own input size; weights from files; clear errors."""
+import numpy as np
+import pytest
+
+from worker.models.backbone import ModelUnavailable, build_classifier, load_backbone
+
+
+@pytest.mark.parametrize("name, feature_dim", [("mobilenet_v2", 1280), ("resnet50", 2048), ("efficientnetv2b0", 1280)])
+def test_real_architectures_give_probs_and_features_in_one_pass(name, feature_dim):
+    backbone = load_backbone(name, "random")
+    batch = backbone.preprocess(np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32))
+    probs, features = backbone(batch)
+    assert probs.shape == (2, 1000) and features.shape == (2, feature_dim)
+    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
+    assert backbone.input_size == 224 and backbone.feature_dim == feature_dim
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_weights_load_from_a_saved_classifier(tmp_path, suffix):
+    classifier = build_classifier("tiny", None)
+    path = tmp_path / f"tiny{suffix}"
+    classifier.save(path)
+    backbone = load_backbone("tiny", str(path))
+    x = np.random.default_rng(1).uniform(-1, 1, (3, 64, 64, 3)).astype(np.float32)
+    probs, _ = backbone(x)
+    assert np.allclose(probs, classifier(x).numpy(), atol=1e-5), "loaded weights must be the saved ones"
+    assert backbone.weights == path.name
+
+
+def test_missing_weights_file_names_the_setting(tmp_path):
+    with pytest.raises(ModelUnavailable, match="DOGBREED_BACKBONE_WEIGHTS"):
+        load_backbone("mobilenet_v2", str(tmp_path / "nope.keras"))
+
+
+def test_a_headless_model_is_refused(tmp_path):
+    import keras
+
+    inputs = keras.Input((64, 64, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    path = tmp_path / "notop.keras"
+    keras.Model(inputs, keras.layers.Dense(10)(x)).save(path)
+    with pytest.raises(ModelUnavailable, match="1000 ImageNet classes"):
+        load_backbone("tiny", str(path))
+
+
+def test_real_imagenet_weights_file_loads(real_models):
+    backbone = load_backbone("mobilenet_v2", str(real_models / "mobilenet_v2_imagenet.keras"))
+    assert backbone.feature_dim == 1280 and backbone.weights == "mobilenet_v2_imagenet.keras"

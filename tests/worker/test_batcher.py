@@ -1,0 +1,55 @@
+import threading
+import time
+
+import pytest
+
+from worker.batcher import Batcher
+
+
+def test_gathers_concurrent_items_into_one_batch_and_answers_each():
+    seen = []
+    batcher = Batcher(lambda items: (seen.append(len(items)), [i * 10 for i in items])[1], max_batch=8, max_delay_s=0.2)
+    futures = [batcher.submit(i) for i in range(8)]
+    assert [f.result(timeout=5) for f in futures] == [i * 10 for i in range(8)]
+    assert seen == [8]
+    batcher.close()
+
+
+def test_a_lone_item_waits_no_longer_than_the_delay():
+    batcher = Batcher(lambda items: items, max_batch=64, max_delay_s=0.05)
+    start = time.monotonic()
+    assert batcher.submit("x").result(timeout=5) == "x"
+    assert time.monotonic() - start < 2  # generous: only proves it did not wait for a full batch
+    batcher.close()
+
+
+def test_a_failing_batch_fails_its_callers_and_the_batcher_goes_on():
+    calls = iter([RuntimeError("boom"), None])
+
+    def run(items):
+        err = next(calls)
+        if err:
+            raise err
+        return items
+
+    batcher = Batcher(run, max_batch=4, max_delay_s=0.01)
+    with pytest.raises(RuntimeError, match="boom"):
+        batcher.submit(1).result(timeout=5)
+    assert batcher.submit(2).result(timeout=5) == 2
+    batcher.close()
+
+
+def test_never_more_than_max_batch():
+    sizes, gate = [], threading.Event()
+
+    def run(items):
+        gate.wait(5)
+        sizes.append(len(items))
+        return items
+
+    batcher = Batcher(run, max_batch=3, max_delay_s=0.05)
+    futures = [batcher.submit(i) for i in range(7)]
+    gate.set()
+    assert [f.result(timeout=5) for f in futures] == list(range(7))
+    assert max(sizes) <= 3 and sum(sizes) == 7
+    batcher.close()

@@ -1,0 +1,71 @@
+"""A model folder: head.keras (+ model.keras when fine-tuned), labels.json, metrics.json, card.json.
+
+The serving worker reads head.keras on the frozen backbone's pooled features. A fine-tuned run also
+holds model.keras, the whole fine-tuned network; its card says `"serving": "whole-model"`, and its
+head.keras is the stage-one head on the *frozen* backbone, so a worker that only knows heads still
+gives the answers the card's `accuracy.head` promises, never a head on features it was not trained on.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from worker.models.heads import HEAD_FILE, LABELS_FILE
+
+MODEL_FILE, METRICS_FILE, CARD_FILE = "model.keras", "metrics.json", "card.json"
+REQUIRED = (HEAD_FILE, LABELS_FILE)
+
+
+class ModelFolderError(ValueError):
+    """The folder is not a model we can serve; the message says what is missing or inconsistent."""
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
+
+
+def read_labels(folder: Path) -> list[str]:
+    labels = read_json(folder / LABELS_FILE)
+    if isinstance(labels, dict):
+        labels = labels.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or not labels:
+        raise ModelFolderError(f"{folder / LABELS_FILE}: expected a JSON list of label strings or {{\"labels\": [...]}}")
+    return labels
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    return read_json(folder / CARD_FILE, {}) or {}
+
+
+def check_folder(folder: Path, feature_dim: int | None = None, input_size: int | None = None) -> dict[str, Any]:
+    """Load the head (and whole model) and check labels against outputs, features against the backbone."""
+    import keras
+
+    folder = Path(folder)
+    missing = [name for name in REQUIRED if not (folder / name).is_file()]
+    if missing:
+        raise ModelFolderError(f"{folder}: missing {', '.join(missing)} (a model folder holds {', '.join(REQUIRED)})")
+    labels = read_labels(folder)
+    try:
+        head = keras.models.load_model(folder / HEAD_FILE, compile=False)
+    except Exception as exc:
+        raise ModelFolderError(f"{folder / HEAD_FILE} is not a loadable Keras model ({type(exc).__name__}: {exc})") from None
+    outputs, inputs = int(head.output.shape[-1]), int(head.input.shape[-1])
+    if outputs != len(labels):
+        raise ModelFolderError(f"{folder}: the head has {outputs} outputs but labels.json names {len(labels)} labels")
+    if feature_dim is not None and inputs != feature_dim:
+        raise ModelFolderError(f"{folder}: the head takes {inputs} features but the backbone gives {feature_dim}; "
+                               "it was trained on another backbone")
+    whole = folder / MODEL_FILE
+    if whole.is_file():
+        model = keras.models.load_model(whole, compile=False)
+        if int(model.output.shape[-1]) != len(labels):
+            raise ModelFolderError(f"{whole}: {model.output.shape[-1]} outputs but {len(labels)} labels")
+        if input_size is not None and int(model.input.shape[1]) != input_size:
+            raise ModelFolderError(f"{whole}: takes {model.input.shape[1]}px images, the backbone {input_size}px")
+    return {"labels": labels, "feature_dim": inputs, "num_classes": outputs}

@@ -40,7 +40,7 @@ class Broker:
 def redis_answers(host: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
-            sock.sendall(b"PING\r\n")
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, g, jsonify, request, url_for
 
 from shared import jobs
+from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
 from shared.tables import Job
 from web.access import get_job_or_404
-from web.auth import owner_id, owner_scope, require_user
+from web.auth import auth_required, owner_id, owner_scope, require_user
 from web.database import db
 from web.errors import ApiError
 from web.submit import submit
@@ -43,10 +44,23 @@ def _auth() -> None:
 
 @bp.post("/jobs")
 def create_job():
-    job = submit(owner_id())
+    job = submit(owner_id(), pipeline_task())
     body = {"id": job.id, "status": job.status, "url": url_for("api.get_job", job_id=job.id, _external=True),
             "page_url": url_for("pages.job_page", job_id=job.id, _external=True)}
     return jsonify(body), 202, {"Location": body["url"]}
+
+
+def pipeline_task() -> str:
+    """`pipeline=noop` runs the queue and database path without the model (for `dogbreed bench`)."""
+    pipeline = request.args.get("pipeline") or request.form.get("pipeline") or "classify"
+    if pipeline == "classify":
+        return TASK_CLASSIFY
+    if pipeline != "noop":
+        raise ApiError(400, "bad_pipeline", "pipeline is 'classify' (the default) or 'noop'.")
+    user = g.get("user")
+    if auth_required() and not (user and user.is_admin):
+        raise ApiError(403, "admin_only", "The no-op pipeline is for benchmarks by an admin.")
+    return TASK_NOOP
 
 
 @bp.get("/jobs/<job_id>")

@@ -61,6 +61,7 @@ class Result:
     faces: list[dict[str, int]]
     imagenet_top: list[dict[str, Any]]
     model: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 1  # how many images shared this image's forward pass
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

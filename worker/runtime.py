@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from shared import jobs
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
 from shared.storage import ImageStore
@@ -45,6 +46,7 @@ class Runtime:
         self.models: Models | None = None
         self.error: str | None = None
         self.batcher: Batcher | None = None
+        self.writer: Batcher | None = None
         self._head_checked = 0.0
         self._lock = threading.Lock()
 
@@ -62,6 +64,7 @@ class Runtime:
             self.error = str(exc)
             log.error("models unavailable, jobs will fail until fixed: %s", exc)
         self.batcher = Batcher(self._run_batch, self.settings.max_batch, self.settings.max_batch_delay_ms / 1000)
+        self.writer = Batcher(self._write_batch, self.settings.max_batch, 0.005, name="result-writer")
 
     def _warm_up(self) -> None:
         size = self.models.backbone.input_size
@@ -103,27 +106,47 @@ class Runtime:
         log.info("breed head is now %s", head.name)
 
     # ---- inference ------------------------------------------------------------------------
-    def _run_batch(self, inputs: list[np.ndarray]) -> list[tuple[Outputs, Models]]:
+    def _run_batch(self, inputs: list[np.ndarray]) -> list[tuple[Outputs, Models, int]]:
         with self._lock:
             self._refresh_head()
             models = self.models
             outputs = forward(np.stack(inputs), models)
-        return [(out, models) for out in outputs]
+        return [(out, models, len(inputs)) for out in outputs]
 
     def classify(self, rgb: np.ndarray, full_size: tuple[int, int]) -> Result:
         """Faces and resizing here, in the caller's thread; the backbone pass in a shared batch."""
         if self.models is None:
             raise ModelUnavailable(self.error or "models are not loaded")
         prepared = prepare(rgb, self.models, full_size)
-        outputs, models = self.batcher.submit(prepared.input).result(timeout=600)
-        return interpret(prepared, outputs, models)
+        outputs, models, batch_size = self.batcher.submit(prepared.input).result(timeout=600)
+        result = interpret(prepared, outputs, models)
+        result.batch_size = batch_size
+        return result
+
+    # ---- results, written in bulk: one transaction for all jobs that finish together ----------
+    def _write_batch(self, outcomes: list[tuple[str, dict | None, tuple[str, str] | None]]) -> list[str]:
+        statuses = []
+        with session_scope(self.sessions) as session:
+            for job_id, result, error in outcomes:
+                if error:
+                    jobs.fail(session, job_id, *error)
+                    statuses.append(jobs.FAILED)
+                else:
+                    jobs.succeed(session, job_id, result)
+                    statuses.append(jobs.SUCCEEDED)
+        return statuses
+
+    def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:
+        """Record a job's end; returns once it is committed, so the message is acked only after."""
+        return self.writer.submit((job_id, result, error)).result(timeout=120)
 
     def describe(self) -> dict[str, Any]:
         return self.models.describe() if self.models else {"error": self.error}
 
     def close(self) -> None:
-        if self.batcher:
-            self.batcher.close()
+        for batcher in (self.batcher, self.writer):
+            if batcher:
+                batcher.close()
         self.engine.dispose()
 
 

@@ -6,9 +6,9 @@ import logging
 from celery import Celery
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from shared import jobs
-from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
 from shared.db import session_scope
+from shared.jobs import claim
+from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
 from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
 from worker.faces import DETECT_MAX_SIDE
 from worker.models.backbone import ModelUnavailable
@@ -24,37 +24,28 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
     Passing faults (database or broker blips) propagate, so the task can retry with backoff.
     """
     with session_scope(runtime.sessions) as session:
-        job = jobs.claim(session, job_id, worker_name, runtime.settings.max_attempts)
+        job = claim(session, job_id, worker_name, runtime.settings.max_attempts)
         if job is None:
             return "skipped"
         sha, fmt, size = job.image_sha256, job.image_format, (job.image_width, job.image_height)
     if noop:
-        return _finish(runtime, job_id, result={"kind": "noop"})
+        return runtime.finish(job_id, result={"kind": "noop"})
     try:
         data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
         rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
         result = runtime.classify(rgb, size).to_dict()
     except FileNotFoundError:
-        return _finish(runtime, job_id, error=("image_missing", "The stored image is gone (expired or deleted); upload it again."))
+        return runtime.finish(job_id, error=("image_missing", "The stored image is gone (expired or deleted); upload it again."))
     except ImageError as exc:
-        return _finish(runtime, job_id, error=(exc.code, exc.message))
+        return runtime.finish(job_id, error=(exc.code, exc.message))
     except ModelUnavailable as exc:
-        return _finish(runtime, job_id, error=("model_unavailable", str(exc)))
+        return runtime.finish(job_id, error=("model_unavailable", str(exc)))
     except PASSING_FAULTS:
         raise
     except Exception as exc:
         log.exception("job %s failed", job_id)
-        return _finish(runtime, job_id, error=("internal_error", f"The classifier failed: {type(exc).__name__}: {exc}"))
-    return _finish(runtime, job_id, result=result)
-
-
-def _finish(runtime: Runtime, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:
-    with session_scope(runtime.sessions) as session:
-        if error:
-            jobs.fail(session, job_id, *error)
-            return jobs.FAILED
-        jobs.succeed(session, job_id, result)
-        return jobs.SUCCEEDED
+        return runtime.finish(job_id, error=("internal_error", f"The classifier failed: {type(exc).__name__}: {exc}"))
+    return runtime.finish(job_id, result=result)
 
 
 def register(app: Celery, runtime: Runtime) -> None:

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 from cli.services import Service
 
@@ -26,12 +25,8 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, services: list[Service], on_tick: Callable[[], None] | None = None,
-                 tick_every_s: float = 30.0) -> None:
+    def __init__(self, services: list[Service]) -> None:
         self.children = [Child(s) for s in services]
-        self.on_tick = on_tick
-        self.tick_every_s = tick_every_s
-        self._stopping = False
 
     def _start(self, child: Child) -> None:
         env = {**os.environ, **child.service.env, "PYTHONUNBUFFERED": "1"}
@@ -64,7 +59,6 @@ class Supervisor:
                 self._start(child)
 
     def stop_all(self, timeout_s: float = 20.0) -> None:
-        self._stopping = True
         alive = [c.process for c in self.children if c.process and c.process.poll() is None]
         for proc in alive:
             _signal_group(proc, signal.SIGTERM)
@@ -81,17 +75,10 @@ class Supervisor:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, _raise_interrupt)
         self.start_all()
-        last_tick = time.monotonic()
         try:
             while True:
                 time.sleep(0.5)
                 self.check()
-                if self.on_tick and time.monotonic() - last_tick >= self.tick_every_s:
-                    last_tick = time.monotonic()
-                    try:
-                        self.on_tick()
-                    except Exception:
-                        log.exception("periodic task failed")
         except KeyboardInterrupt:
             log.info("stopping ...")
         finally:

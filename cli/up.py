@@ -119,14 +119,7 @@ def run(args: argparse.Namespace) -> int:
             *login,
             "Press Ctrl-C to stop everything.",
         ]), flush=True)
-        return Supervisor(services, on_tick=_reaper(settings)).run()
+        return Supervisor(services).run()
     finally:
         broker.stop()
 
-
-def _reaper(settings: Settings):
-    """Every tick: put stuck jobs back on the queue (see shared.reaper)."""
-    from shared.reaper import Reaper
-
-    reaper = Reaper(settings)
-    return reaper.run_once

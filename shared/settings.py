@@ -51,6 +51,7 @@ class Settings:
     max_batch_delay_ms: int = 10
     max_queued_jobs: int = 10_000
     job_deadline_s: int = 600
+    reaper_interval_s: int = 30
     max_attempts: int = 3
     retention_days: int = 30
     rate_limit_per_minute: int = 120
@@ -90,6 +91,7 @@ class Settings:
             max_batch_delay_ms=max(0, _int(env, "DOGBREED_MAX_BATCH_DELAY_MS", cls.max_batch_delay_ms)),
             max_queued_jobs=_int(env, "DOGBREED_MAX_QUEUED_JOBS", cls.max_queued_jobs),
             job_deadline_s=_int(env, "DOGBREED_JOB_DEADLINE_S", cls.job_deadline_s),
+            reaper_interval_s=max(1, _int(env, "DOGBREED_REAPER_INTERVAL_S", cls.reaper_interval_s)),
             max_attempts=_int(env, "DOGBREED_MAX_ATTEMPTS", cls.max_attempts),
             retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
             rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),

@@ -7,7 +7,7 @@ import secrets
 from flask import Flask
 
 from shared.settings import Settings
-from web import api, auth, database, errors, health, pages, queue
+from web import api, auth, database, errors, health, pages, queue, ratelimit
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         logging.getLogger(__name__).warning("DOGBREED_SECRET_KEY is not set: sessions end when the web process restarts")
     database.init_app(app)
     queue.init_app(app)
+    ratelimit.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     app.register_blueprint(health.bp)

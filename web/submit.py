@@ -10,11 +10,13 @@ from shared.tables import Job
 from web.database import db
 from web.errors import ApiError
 from web.queue import BrokerUnavailable, enqueue
+from web.ratelimit import check_submission
 from web.uploads import read_upload
 
 
 def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
     settings = current_app.config["SETTINGS"]
+    check_submission()
     session = db()
     if jobs.count_unfinished(session) >= settings.max_queued_jobs:
         raise ApiError(503, "queue_full",

@@ -13,6 +13,7 @@ from celery.signals import worker_init, worker_shutdown
 from shared.celeryconf import make_celery
 from shared.settings import Settings
 from worker import tasks
+from worker.maintenance import Maintenance
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,13 +26,17 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     runtime = Runtime(settings)
     tasks.register(app, runtime)
 
+    maintenance = Maintenance(settings, settings.reaper_interval_s)
+
     @worker_init.connect(weak=False)
     def _load_models(**_: object) -> None:
         runtime.setup()
+        maintenance.start()
         log.info("worker ready: %s", runtime.describe())
 
     @worker_shutdown.connect(weak=False)
     def _close(**_: object) -> None:
+        maintenance.stop()
         runtime.close()
 
     return app, runtime

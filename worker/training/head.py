@@ -11,7 +11,7 @@ from worker.models import heads
 from worker.models.heads import DOG_FIRST, DOG_LAST, readable
 from worker.training.progress import EpochLog
 
-HEAD_LAYER = "breeds"
+HEAD_LAYER, SCALE_LAYER = "breeds", "standardise"
 
 
 def _norm(name: str) -> str:
@@ -36,17 +36,26 @@ def imagenet_matches(classes: list[str]) -> dict[int, int]:
     return {i: synonyms[_norm(readable(c))] for i, c in enumerate(classes) if _norm(readable(c)) in synonyms}
 
 
-def build_head(feature_dim: int, num_classes: int, dropout: float = 0.3, seed: int = 0):
+def build_head(feature_dim: int, num_classes: int, dropout: float = 0.3, seed: int = 0,
+               scale: tuple[np.ndarray, np.ndarray] | None = None):
+    """Pooled features -> fixed standardisation -> dropout -> dense softmax.
+
+    The standardisation (the training features' mean and variance, frozen) is an affine change of
+    the dense layer's coordinates: it changes no answer a dense layer could give, but lets one
+    learning rate suit every backbone, whose pooled features differ in scale by orders of magnitude.
+    """
     import keras
 
     inputs = keras.Input((feature_dim,), name="features")
-    x = keras.layers.Dropout(dropout, seed=seed)(inputs)
+    mean, variance = scale if scale is not None else (np.zeros(feature_dim), np.ones(feature_dim))
+    x = keras.layers.Normalization(mean=mean, variance=np.maximum(variance, 1e-12), name=SCALE_LAYER)(inputs)
+    x = keras.layers.Dropout(dropout, seed=seed)(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax", name=HEAD_LAYER)(x)
     return keras.Model(inputs, outputs, name="breed_head")
 
 
 def apply_imagenet_prior(head, imagenet_classifier, matches: dict[int, int]) -> int:
-    """Copy the ImageNet classifier's kernel column and bias of each matching class into the head."""
+    """Start each matching class's row from the ImageNet classifier's own: same logits before training."""
     if not matches:
         return 0
     kernel, bias = imagenet_classifier.get_layer("predictions").get_weights()
@@ -54,8 +63,12 @@ def apply_imagenet_prior(head, imagenet_classifier, matches: dict[int, int]) -> 
     w, b = dense.get_weights()
     if w.shape[0] != kernel.shape[0]:
         raise ValueError(f"head takes {w.shape[0]} features but the ImageNet top takes {kernel.shape[0]}")
-    for mine, theirs in matches.items():
-        w[:, mine], b[mine] = kernel[:, theirs], bias[theirs]
+    norm = head.get_layer(SCALE_LAYER)
+    mean = np.asarray(norm.mean).reshape(-1)
+    std = np.sqrt(np.asarray(norm.variance).reshape(-1))
+    for mine, theirs in matches.items():  # undo the standardisation: W'z + b' == Kx + c
+        w[:, mine] = kernel[:, theirs] * std
+        b[mine] = bias[theirs] + kernel[:, theirs] @ mean
     dense.set_weights([w, b])
     return len(matches)
 

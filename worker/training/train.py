@@ -95,13 +95,14 @@ def fit_head(prep: Prepared, use_prior: bool, train: Split | None = None, quiet:
 
     cfg = prep.config
     keras.utils.set_random_seed(cfg.seed)
-    head = build_head(prep.backbone.feature_dim, len(prep.dataset.classes), cfg.dropout, cfg.seed)
-    if use_prior:
-        apply_imagenet_prior(head, prep.backbone.model, imagenet_matches(prep.dataset.classes))
     if train is None:
         x, y = prep.xy("train")
     else:
         x, y = _vectors_of(prep, train), np.asarray(train.labels, np.int32)
+    head = build_head(prep.backbone.feature_dim, len(prep.dataset.classes), cfg.dropout, cfg.seed,
+                      scale=(x.mean(0), x.var(0)))
+    if use_prior:
+        apply_imagenet_prior(head, prep.backbone.model, imagenet_matches(prep.dataset.classes))
     history = train_head(head, (x, y), prep.xy("valid"), cfg.epochs, cfg.patience, cfg.lr, cfg.batch_size,
                          stage="head+prior" if use_prior else "head", quiet=cfg.quiet if quiet is None else quiet)
     return head, history

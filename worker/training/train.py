@@ -159,6 +159,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         metrics["fine_tune"] = run_fine_tune(prep, tuned, prep.splits["train"], out / artifacts.MODEL_FILE)
         test = metrics["fine_tune"]["test"]
         serving = "whole-model"
+        say(config, f"fine-tuned whole model: test top-1 {test['top1']:.3f} "
+                    f"(the frozen backbone + head alone: {metrics['head']['test']['top1']:.3f})")
     labels = prep.dataset.labels
     artifacts.write_json(out / LABELS_FILE, {"labels": labels, "classes": prep.dataset.classes})
     metrics.update(test=test, seconds=round(time.monotonic() - started, 1), skipped=prep.dataset.skipped,

@@ -1,0 +1,62 @@
+"""Published breed-model versions: which exist and which one the workers serve. The caller owns the session."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from shared.tables import ModelVersion, utcnow
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class VersionError(ValueError):
+    """A version name that is taken, unknown or not a safe folder name."""
+
+
+def check_name(name: str) -> str:
+    if not NAME_PATTERN.match(name) or ".." in name:
+        raise VersionError(f"{name!r} is not a usable version name: letters, digits, '.', '_' and '-', up to 100")
+    return name
+
+
+def list_versions(session: Session) -> list[ModelVersion]:
+    return list(session.scalars(select(ModelVersion).order_by(ModelVersion.created_at, ModelVersion.id)))
+
+
+def get_version(session: Session, name: str) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.name == name)).first()
+
+
+def active_version(session: Session) -> ModelVersion | None:
+    return session.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))).first()
+
+
+def register(session: Session, name: str, backbone: str, weights: str, num_classes: int,
+             card: dict[str, Any]) -> ModelVersion:
+    """Record a version whose folder is already in place under DOGBREED_MODEL_DIR."""
+    check_name(name)
+    if get_version(session, name) is not None:
+        raise VersionError(f"version {name!r} is already published; choose another --name")
+    row = ModelVersion(name=name, backbone=backbone, weights=weights, num_classes=num_classes, card=card)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def activate(session: Session, name: str) -> ModelVersion:
+    """Make `name` the only active version; workers switch at their next batch."""
+    row = get_version(session, name)
+    if row is None:
+        raise VersionError(f"no version named {name!r}; see `dogbreed models list`")
+    session.execute(update(ModelVersion).where(ModelVersion.id != row.id).values(active=False))
+    row.active, row.activated_at = True, utcnow()
+    session.flush()
+    return row
+
+
+def deactivate_all(session: Session) -> None:
+    """Back to the ImageNet dog classes, the answer a fresh install gives."""
+    session.execute(update(ModelVersion).values(active=False))

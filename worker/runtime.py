@@ -128,12 +128,10 @@ class Runtime:
         statuses = []
         with session_scope(self.sessions) as session:
             for job_id, result, error in outcomes:
-                if error:
-                    jobs.fail(session, job_id, *error)
-                    statuses.append(jobs.FAILED)
-                else:
-                    jobs.succeed(session, job_id, result)
-                    statuses.append(jobs.SUCCEEDED)
+                moved = jobs.fail(session, job_id, *error) if error else jobs.succeed(session, job_id, result)
+                if not moved:  # a redelivered message finished first; the job keeps its one result
+                    log.warning("job %s was already finished; duplicate result discarded", job_id)
+                statuses.append((jobs.FAILED if error else jobs.SUCCEEDED) if moved else "duplicate")
         return statuses
 
     def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:

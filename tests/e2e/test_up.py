@@ -36,11 +36,13 @@ class Up:
             if self.proc.poll() is not None:
                 raise AssertionError(f"dogbreed up exited:\n{self.log()[-4000:]}")
             try:
-                return requests.get(f"{self.url}/readyz", timeout=2).status_code == 200
-            except requests.ConnectionError:
+                web = requests.get(f"{self.url}/readyz", timeout=2).status_code == 200
+                # Flower records only the task events it is connected for: wait until it sees the worker.
+                return web and "cpu@" in requests.get(f"{self.flower}/workers", timeout=2).text
+            except requests.RequestException:
                 return False
 
-        wait_for(ready, timeout_s, 0.5, "the web app to be ready")
+        wait_for(ready, timeout_s, 0.5, "the web app and Flower to be ready")
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -129,9 +131,7 @@ def test_up_serves_the_api_pages_and_flower_then_stops_cleanly(up, tmp_path):
     image = browser.get(f"{up.url}/jobs/{job_id}/image", timeout=5)
     assert image.status_code == 200 and image.headers["X-Content-Type-Options"] == "nosniff"
 
-    # Flower sees the worker and the tasks it ran.
-    workers = requests.get(f"{up.flower}/workers", timeout=5).text
-    assert "cpu@" in workers
+    # Flower sees the worker (see Up.wait_ready) and the tasks it ran.
     query = {"draw": 1, "start": 0, "length": 50, "order[0][column]": 0, "columns[0][data]": "name"}
 
     def flower_tasks():
@@ -139,6 +139,14 @@ def test_up_serves_the_api_pages_and_flower_then_stops_cleanly(up, tmp_path):
         return [r for r in rows if r["name"] == "dogbreed.classify" and r["state"] == "SUCCESS"]
 
     assert len(wait_for(lambda: len(flower_tasks()) >= 4 and flower_tasks(), 30, 0.5, "Flower to list the tasks")) >= 4
+
+    # Supervision: SIGKILL the worker's main process; `up` logs it, restarts it, and work goes on.
+    worker_pid = int(re.search(r"started worker-cpu \(pid (\d+)\)", up.log()).group(1))
+    os.kill(worker_pid, signal.SIGKILL)
+    wait_for(lambda: re.search(r"worker-cpu exited with code -9; restarting in \d+ s", up.log()), 30, 0.3, "the restart log")
+    wait_for(lambda: len(re.findall(r"started worker-cpu \(pid", up.log())) == 2, 30, 0.3, "the worker to restart")
+    again = api.post(f"{up.url}/api/v1/jobs", files={"image": ("after.jpg", make.jpeg(seed=11))}, timeout=10)
+    assert poll(api, again.json()["url"])["status"] == "succeeded"
 
     assert up.stop() == 0
     time.sleep(1)

@@ -64,6 +64,7 @@ def settings_env(settings) -> dict[str, str]:
         "DOGBREED_MAX_BATCH": str(settings.max_batch),
         "DOGBREED_MAX_BATCH_DELAY_MS": str(settings.max_batch_delay_ms),
         "DOGBREED_JOB_DEADLINE_S": str(settings.job_deadline_s),
+        "DOGBREED_REAPER_INTERVAL_S": str(settings.reaper_interval_s),
         "DOGBREED_MAX_ATTEMPTS": str(settings.max_attempts),
         "DOGBREED_AUTH": "1" if settings.auth_required else "0",
         "DOGBREED_SECRET_KEY": settings.secret_key,

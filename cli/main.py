@@ -57,6 +57,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        if not isinstance(exc, (OperationalError, ProgrammingError)):
+            raise
+        from cli.db import redact
+        from shared.settings import Settings
+
+        url = redact(Settings.from_env().database_url)
+        print(f"dogbreed: the database {url} is unreachable or not migrated ({str(exc.orig).strip()}).\n"
+              "Start it or fix DOGBREED_DATABASE_URL, then run `dogbreed db upgrade`.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Mapping
 
 BACKBONES = ("resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class SettingsError(ValueError):
@@ -44,6 +45,8 @@ class Settings:
     backbone: str = "resnet50"
     backbone_weights: str = "imagenet"
     dog_rule: str = "mass"
+    xla: bool = False
+    precision: str = "float32"
     queue: str = "dogbreed"
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
@@ -75,6 +78,9 @@ class Settings:
         dog_rule = (env.get("DOGBREED_DOG_RULE") or "mass").lower()
         if dog_rule not in ("mass", "top1"):
             raise SettingsError(f"DOGBREED_DOG_RULE={dog_rule!r}: use 'mass' (default) or 'top1'")
+        precision = env.get("DOGBREED_PRECISION") or "float32"
+        if precision not in PRECISIONS:
+            raise SettingsError(f"DOGBREED_PRECISION={precision!r}: use one of {', '.join(PRECISIONS)}")
         return cls(
             var_dir=var_dir,
             database_url=env.get("DOGBREED_DATABASE_URL") or f"sqlite:///{(var_dir / 'dogbreed.db').resolve()}",
@@ -84,6 +90,8 @@ class Settings:
             backbone=backbone,
             backbone_weights=env.get("DOGBREED_BACKBONE_WEIGHTS") or "imagenet",
             dog_rule=dog_rule,
+            xla=_bool(env, "DOGBREED_XLA", False),
+            precision=precision,
             queue=env.get("DOGBREED_QUEUE") or "dogbreed",
             max_upload_bytes=_int(env, "DOGBREED_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_pixels=_int(env, "DOGBREED_MAX_PIXELS", cls.max_pixels),

@@ -53,9 +53,10 @@ class Runtime:
     # ---- start-up -------------------------------------------------------------------------
     def setup(self) -> None:
         """Load every model once; remember (not raise) a loading error so jobs can report it."""
-        _configure_tensorflow()
+        _configure_tensorflow(self.settings.precision)
         try:
             backbone = load_backbone(self.settings.backbone, self.settings.backbone_weights)
+            backbone.jit = self.settings.xla
             self.models = Models(backbone=backbone, head=ImageNetDogHead(), faces=FaceDetector(),
                                  dog_rule=self.settings.dog_rule)
             self._refresh_head(force=True)
@@ -148,11 +149,14 @@ class Runtime:
         self.engine.dispose()
 
 
-def _configure_tensorflow() -> None:
-    """GPU memory growth, so a pinned worker takes what it uses rather than the whole card."""
+def _configure_tensorflow(precision: str) -> None:
+    """GPU memory growth, so a pinned worker takes what it uses rather than the whole card;
+    mixed precision (DOGBREED_PRECISION) for models built here (saved files keep their own dtypes)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
     import tensorflow as tf
 
+    keras.mixed_precision.set_global_policy(precision)
     for gpu in tf.config.list_physical_devices("GPU"):
         try:
             tf.config.experimental.set_memory_growth(gpu, True)

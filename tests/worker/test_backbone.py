@@ -46,3 +46,12 @@ def test_a_headless_model_is_refused(tmp_path):
 def test_real_imagenet_weights_file_loads(real_models):
     backbone = load_backbone("mobilenet_v2", str(real_models / "mobilenet_v2_imagenet.keras"))
     assert backbone.feature_dim == 1280 and backbone.weights == "mobilenet_v2_imagenet.keras"
+
+
+def test_xla_compiled_pass_gives_the_same_answers():
+    backbone = load_backbone("tiny", "random")
+    x = backbone.preprocess(np.random.default_rng(2).uniform(0, 255, (4, 64, 64, 3)).astype(np.float32))
+    plain_probs, plain_features = backbone(x)
+    backbone.jit, backbone._compiled = True, None
+    xla_probs, xla_features = backbone(x)
+    assert np.allclose(plain_probs, xla_probs, atol=1e-5) and np.allclose(plain_features, xla_features, atol=1e-4)

@@ -1,0 +1,105 @@
+"""The raw model, in this process, on the same images: the ceiling the service is measured against.
+
+Each image is decoded and resized exactly as the worker does it (shared.images.load_rgb with the
+face detector's size cap, worker.preprocess.to_input), then run through the same backbone.
+TensorFlow and OpenCV load only when a measurement runs.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class RawFigures:
+    batched_images_per_s: float
+    single_images_per_s: float
+    single_latency_ms: float  # median of one image: decode + resize + a forward pass of one
+    faces_ms_per_image: float  # what the service adds per image beside the model (Haar cascade)
+    pipeline_images_per_s: float  # batched, with the face detector too: the whole job's models
+    device: str
+
+
+def device_name() -> str:
+    import os
+
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU: {details.get('device_name', gpus[0].name)} (x{len(gpus)})"
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return f"CPU: {model or 'unknown'} ({os.cpu_count()} cores)"
+
+
+class RawModel:
+    def __init__(self, backbone: str, weights: str, max_pixels: int = 50_000_000) -> None:
+        from worker.models.backbone import load_backbone
+
+        self.backbone = load_backbone(backbone, weights)
+        self.max_pixels = max_pixels
+
+    def decode(self, data: bytes) -> np.ndarray:
+        from shared.images import load_rgb
+        from worker.faces import DETECT_MAX_SIDE
+
+        return load_rgb(data, self.max_pixels, max_side=DETECT_MAX_SIDE)
+
+    def infer(self, images: list[bytes], faces: Any = None) -> None:
+        """Decode + resize every image (and find faces if given a detector), then ONE forward pass."""
+        from worker.preprocess import to_input
+
+        decoded = [self.decode(data) for data in images]
+        if faces is not None:
+            for rgb in decoded:
+                faces.detect(rgb)
+        batch = np.stack([to_input(rgb, self.backbone.input_size) for rgb in decoded])
+        self.backbone(self.backbone.preprocess(batch))
+
+    def batched(self, images: list[bytes], batch_size: int, faces: Any = None) -> float:
+        """Images per second over all images, in batches of `batch_size` (after a warm-up batch)."""
+        self.infer(images[:batch_size], faces)
+        start = time.perf_counter()
+        for i in range(0, len(images), batch_size):
+            self.infer(images[i:i + batch_size], faces)
+        return len(images) / (time.perf_counter() - start)
+
+    def single(self, images: list[bytes]) -> tuple[float, float]:
+        """(images per second, median ms per image) calling the model on one image at a time."""
+        self.infer(images[:1])
+        times = []
+        for data in images:
+            start = time.perf_counter()
+            self.infer([data])
+            times.append(time.perf_counter() - start)
+        return len(times) / sum(times), median(times) * 1000
+
+    @staticmethod
+    def faces_ms(detector: Any, decoded: list[np.ndarray]) -> float:
+        start = time.perf_counter()
+        for rgb in decoded:
+            detector.detect(rgb)
+        return (time.perf_counter() - start) * 1000 / len(decoded)
+
+
+def measure(images: list[bytes], backbone: str, weights: str, batch_size: int, few: int = 48) -> RawFigures:
+    """Backbone batched over every image; one at a time, faces, and the whole pipeline on a few."""
+    from worker.faces import FaceDetector
+
+    model, faces = RawModel(backbone, weights), FaceDetector()
+    batched = model.batched(images, batch_size)
+    subset = images[:max(1, min(few, len(images)))]
+    single_rate, single_ms = model.single(subset)
+    faces_ms = model.faces_ms(faces, [model.decode(data) for data in subset[:16]])
+    pipeline = model.batched(subset, batch_size, faces)
+    return RawFigures(batched, single_rate, single_ms, faces_ms, pipeline, device_name())

@@ -1,0 +1,70 @@
+"""`dogbreed bench` against a real `dogbreed up`: every figure present, positive and consistent (no timing asserted)."""
+import json
+import os
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+from cli.benchmark.report import ROWS, table
+from cli.broker import free_port
+from tests.e2e.test_up import Up
+from tests.helpers.services import ROOT
+
+KEYS = {"jobs", "e2e_jobs_per_s", "raw_batched_images_per_s", "raw_single_images_per_s", "ratio_e2e_to_raw_batched",
+        "noop_jobs_per_s", "latency_ms_p50", "latency_ms_p99", "idle_latency_ms", "raw_single_latency_ms",
+        "bare_celery_tasks_per_s", "ratio_noop_to_bare_celery", "backbone", "batch_size", "device"}
+TEXT = {"backbone", "weights", "device"}
+
+
+def bench(url: str, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cli.main", "bench", "--url", url, *extra], cwd=ROOT,
+                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1", **(env or {})},
+                          capture_output=True, text=True, timeout=240)
+
+
+@pytest.mark.slow
+def test_bench_measures_a_running_service_against_the_raw_model(tmp_path, redis_url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOGBREED_")}
+    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1", DOGBREED_MAX_BATCH="4",
+               DOGBREED_BROKER_URL=redis_url, DOGBREED_QUEUE=f"bench-{uuid.uuid4().hex[:10]}",
+               DOGBREED_BACKBONE="tiny", DOGBREED_BACKBONE_WEIGHTS="random")
+    service = Up(tmp_path, env)
+    try:
+        service.wait_ready()
+        key = (tmp_path / "var" / "local-api-key").read_text().strip()
+        done = bench(service.url, "--jobs", "12", "--concurrency", "4", "--json", "--backbone", "tiny",
+                     "--weights", "random", "--batch-size", "4",
+                     env={"DOGBREED_API_KEY": key, "DOGBREED_BROKER_URL": redis_url})
+    finally:
+        service.stop()
+    assert done.returncode == 0, done.stderr[-4000:]
+    record = json.loads(done.stdout)
+    assert KEYS <= record.keys()
+    assert record["jobs"] == 12 and record["failed_jobs"] == 0
+    assert record["backbone"] == "tiny" and record["weights"] == "random" and record["batch_size"] == 4
+    numbers = {k: v for k, v in record.items() if k not in TEXT | {"failed_jobs", "idle_latency_over_raw_single_ms"}}
+    assert all(isinstance(v, (int, float)) and v > 0 for v in numbers.values()), numbers
+    assert record["ratio_e2e_to_raw_batched"] == pytest.approx(
+        record["e2e_jobs_per_s"] / record["raw_batched_images_per_s"], abs=0.002)
+    assert record["ratio_noop_to_bare_celery"] == pytest.approx(
+        record["noop_jobs_per_s"] / record["bare_celery_tasks_per_s"], abs=0.002)
+    assert record["latency_ms_p50"] <= record["latency_ms_p99"]
+    assert 1 <= record["service_mean_batch_size"] <= 4
+    assert "end to end" in done.stderr  # progress goes to stderr, the JSON alone to stdout
+
+
+def test_bench_says_when_the_service_is_not_there():
+    done = bench(f"http://127.0.0.1:{free_port()}", "--jobs", "2")
+    assert done.returncode == 1
+    assert "bench:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_table_names_every_figure_and_shows_missing_ones_as_na():
+    record = {key: 1.0 for _, key, _ in ROWS} | {"jobs": 3, "failed_jobs": 0, "concurrency": 2, "backbone": "tiny",
+                                                 "weights": "random", "batch_size": 4, "device": "CPU"}
+    record["bare_celery_tasks_per_s"] = None
+    text = table(record)
+    assert all(label in text for label, _, _ in ROWS)
+    assert "n/a" in text and "tiny (random), batch 4" in text

@@ -40,7 +40,7 @@ class Models:
 class Prepared:
     """One image made ready for the batch: its network input and its face boxes."""
 
-    input: np.ndarray
+    input: np.ndarray | None
     faces: list[dict[str, int]]
 
 

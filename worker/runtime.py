@@ -25,7 +25,8 @@ from worker.batcher import Batcher
 from worker.faces import FaceDetector
 from worker.models.backbone import ModelUnavailable, load_backbone
 from worker.models.heads import ImageNetDogHead, load_trained_head
-from worker.pipeline import Models, Outputs, Result, forward, interpret, prepare
+from worker.pipeline import Models, Outputs, Prepared, Result, forward, interpret
+from worker.preprocess import to_input
 
 log = logging.getLogger(__name__)
 HEAD_CHECK_INTERVAL_S = 1.0
@@ -115,12 +116,14 @@ class Runtime:
         return [(out, models, len(inputs)) for out in outputs]
 
     def classify(self, rgb: np.ndarray, full_size: tuple[int, int]) -> Result:
-        """Faces and resizing here, in the caller's thread; the backbone pass in a shared batch."""
+        """Resize and hand the image to the shared batch first, then find faces in this thread while
+        the batch runs: the CPU face detector works beside the backbone, not in front of it."""
         if self.models is None:
             raise ModelUnavailable(self.error or "models are not loaded")
-        prepared = prepare(rgb, self.models, full_size)
-        outputs, models, batch_size = self.batcher.submit(prepared.input).result(timeout=600)
-        result = interpret(prepared, outputs, models)
+        pending = self.batcher.submit(to_input(rgb, self.models.backbone.input_size))
+        faces = self.models.faces.detect(rgb, full_size)
+        outputs, models, batch_size = pending.result(timeout=600)
+        result = interpret(Prepared(input=None, faces=faces), outputs, models)
         result.batch_size = batch_size
         return result
 

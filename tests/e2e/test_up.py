@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ class Up:
 def up(tmp_path, redis_url):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOGBREED_")}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1",
-               DOGBREED_MAX_BATCH="4", DOGBREED_BROKER_URL=redis_url, DOGBREED_QUEUE=f"up-{tmp_path.name}")
+               DOGBREED_MAX_BATCH="4", DOGBREED_BROKER_URL=redis_url, DOGBREED_QUEUE=f"up-{uuid.uuid4().hex[:10]}")
     if (REAL_MODELS / "mobilenet_v2_imagenet.keras").is_file():
         env.update(DOGBREED_BACKBONE="mobilenet_v2", DOGBREED_BACKBONE_WEIGHTS=str(REAL_MODELS / "mobilenet_v2_imagenet.keras"))
     else:

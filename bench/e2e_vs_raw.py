@@ -35,8 +35,9 @@ def main() -> int:
     parser.add_argument("--broker-url", help="default: what `dogbreed up` finds (Redis on 6379, else its own)")
     args = parser.parse_args()
 
-    with stack(args.backbone, args.weights, args.batch, args.delay_ms, args.gpus, args.broker_url) as (url, env):
-        command = [sys.executable, "-m", "cli.main", "bench", "--url", url, "--json", "--jobs", str(args.jobs),
+    with stack(args.backbone, args.weights, args.batch, args.delay_ms, args.gpus, args.broker_url) as service:
+        env = service.env
+        command = [sys.executable, "-m", "cli.main", "bench", "--url", service.url, "--json", "--jobs", str(args.jobs),
                    "--batch-size", str(args.batch), "--weights", args.weights]
         if args.concurrency:
             command += ["--concurrency", str(args.concurrency)]

@@ -9,6 +9,7 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -34,16 +35,24 @@ def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float) -
     raise RuntimeError(f"dogbreed up not ready after {timeout_s}s:\n{log.read_text(errors='replace')[-4000:]}")
 
 
+@dataclass
+class Stack:
+    url: str
+    env: dict[str, str]  # for `dogbreed bench`: the broker and API key the service uses
+    queue: str
+    log: Path
+
+
 @contextmanager
 def stack(backbone: str, weights: str, batch: int, delay_ms: int, gpus: str = "cpu",
-          broker_url: str | None = None) -> Iterator[tuple[str, dict[str, str]]]:
-    """Yields (url, env for `dogbreed bench`): the broker and API key the service uses."""
+          broker_url: str | None = None, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     folder = Path(tempfile.mkdtemp(prefix="dogbreed-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOGBREED_")}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", DOGBREED_BACKBONE=backbone,
                DOGBREED_BACKBONE_WEIGHTS=weights, DOGBREED_MAX_BATCH=str(batch),
                DOGBREED_MAX_BATCH_DELAY_MS=str(delay_ms), DOGBREED_RATE_LIMIT_PER_MINUTE="0",
                DOGBREED_QUEUE=f"bench-{uuid.uuid4().hex[:8]}")
+    env.update(extra_env or {})
     if broker_url:
         env["DOGBREED_BROKER_URL"] = broker_url
     if gpus == "cpu":
@@ -58,7 +67,8 @@ def stack(backbone: str, weights: str, batch: int, delay_ms: int, gpus: str = "c
         _wait_ready(proc, url, log, 180)
         key = (folder / "var" / "local-api-key").read_text().strip()
         broker = next(line.split("broker:", 1)[1].split()[0] for line in log.read_text().splitlines() if "broker:" in line)
-        yield url, {"DOGBREED_API_KEY": key, "DOGBREED_BROKER_URL": broker_url or broker}
+        yield Stack(url, {"DOGBREED_API_KEY": key, "DOGBREED_BROKER_URL": broker_url or broker},
+                    env["DOGBREED_QUEUE"], log)
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -1,0 +1,39 @@
+"""Pinning: one worker process per GPU, each with its own CUDA_VISIBLE_DEVICES, node name and queue."""
+import pytest
+
+from cli.services import flower_service, visible_gpus, web_service, worker_services
+from shared.settings import Settings
+
+
+def test_one_pinned_worker_per_gpu():
+    services = worker_services(Settings(queue="q"), "0,1")
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in services] == ["0", "1"]
+    nodes = [s.argv[s.argv.index("--node") + 1] for s in services]
+    queues = [s.argv[s.argv.index("--queues") + 1] for s in services]
+    assert nodes[0].startswith("gpu0@") and nodes[1].startswith("gpu1@")
+    assert queues == ["q,q.gpu0", "q,q.gpu1"]
+
+
+def test_no_gpu_means_one_cpu_worker(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    assert visible_gpus() == []
+    [service] = worker_services(Settings(queue="q"), "all")
+    assert service.env["CUDA_VISIBLE_DEVICES"] == "-1" and service.name == "worker-cpu"
+
+
+def test_all_follows_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in worker_services(Settings(), "all")] == ["2", "3"]
+
+
+def test_flower_refuses_to_listen_openly_without_a_password():
+    with pytest.raises(SystemExit, match="DOGBREED_FLOWER_PASSWORD"):
+        flower_service(Settings(broker_url="redis://x/0", host="0.0.0.0"))
+    argv = flower_service(Settings(broker_url="redis://x/0", host="0.0.0.0", flower_user="u", flower_password="p")).argv
+    assert "--basic-auth=u:p" in argv
+    assert "--address=127.0.0.1" in flower_service(Settings(broker_url="redis://x/0")).argv
+
+
+def test_web_runs_under_gunicorn_on_the_configured_port():
+    argv = web_service(Settings(port=8123)).argv
+    assert "gunicorn" in argv and "127.0.0.1:8123" in argv and argv[-1] == "web.wsgi:app"

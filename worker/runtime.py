@@ -14,13 +14,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
-
-from shared import jobs
+from shared import jobs, model_versions
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
 from shared.storage import ImageStore
-from shared.tables import ModelVersion
 from worker.batcher import Batcher
 from worker.faces import FaceDetector
 from worker.models.backbone import ModelUnavailable, load_backbone
@@ -66,7 +63,8 @@ class Runtime:
             self.error = str(exc)
             log.error("models unavailable, jobs will fail until fixed: %s", exc)
         self.batcher = Batcher(self._run_batch, self.settings.max_batch, self.settings.max_batch_delay_ms / 1000)
-        self.writer = Batcher(self._write_batch, self.settings.max_batch, 0.005, name="result-writer")
+        # No wait for the writer: under load, results pile up while a write runs and go in together.
+        self.writer = Batcher(self._write_batch, self.settings.max_batch, 0.0, name="result-writer")
 
     def _warm_up(self) -> None:
         size = self.models.backbone.input_size
@@ -75,7 +73,7 @@ class Runtime:
     # ---- the breed head follows the active model version -----------------------------------
     def active_version(self) -> ActiveVersion:
         with session_scope(self.sessions) as session:
-            row = session.scalars(select(ModelVersion).where(ModelVersion.active.is_(True))).first()
+            row = model_versions.active_version(session)
             return ActiveVersion(row.name, row.backbone) if row else ActiveVersion(None, None)
 
     def _refresh_head(self, force: bool = False) -> None:

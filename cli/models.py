@@ -94,8 +94,8 @@ def compatibility(card: dict[str, Any], settings: Settings) -> tuple[list[str], 
         warnings.append(f"it was trained with weights {card.get('weights')!r}, the service uses "
                         f"{settings.backbone_weights!r}: fine only if these are the same ImageNet weights")
     if card.get("serving") == "whole-model":
-        warnings.append("it is a fine-tuned whole model (model.keras); a worker that serves frozen backbone + "
-                        "head.keras answers with the stage-one head (card accuracy.head)")
+        warnings.append("it is a fine-tuned whole model (model.keras): workers run it as a second forward pass "
+                        "per batch, beside the frozen backbone that detects dogs")
     return problems, warnings
 
 

@@ -22,7 +22,7 @@ class Head(Protocol):
     version: str | None
     labels: list[str]
 
-    def predict(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray: ...
+    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -76,7 +76,7 @@ def forward(inputs: np.ndarray, models: Models) -> list[Outputs]:
     batch = models.backbone.preprocess(np.array(inputs, dtype=np.float32, copy=True))
     probs, features = models.backbone(batch)
     probs = probs.astype(np.float64)
-    breeds = models.head.predict(probs, features)
+    breeds = models.head.predict(probs, features, batch)
     return [Outputs(imagenet=probs[i], breeds=breeds[i]) for i in range(len(probs))]
 
 

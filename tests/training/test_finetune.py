@@ -94,3 +94,34 @@ def test_fine_tune_run_keeps_a_servable_head_and_the_whole_model(texture_data, m
     assert first < 1.2  # it started from the trained head: a random head is at ln(4) = 1.39
     report = evaluate(out, texture_data, cache_dir=trained["cache"], quiet=True)  # through model.keras
     assert report["top1"] == metrics["fine_tune"]["test"]["top1"]
+
+
+def test_workers_serve_the_fine_tuned_whole_model(texture_data, make_config, tmp_path, trained, tiny_weights):
+    """The serving pipeline answers breeds with model.keras, and agrees with it image by image."""
+    import keras
+
+    from shared.images import load_rgb
+    from worker.faces import FaceDetector
+    from worker.models.backbone import load_backbone
+    from worker.models.heads import FineTunedModel, load_trained_head
+    from worker.pipeline import Models, classify
+    from worker.preprocess import to_input
+    from worker.training.train import train
+
+    out = tmp_path / "ft"
+    train(make_config(texture_data, trained["cache"], out_dir=out, strategy="fine-tune", prior="off"))
+    backbone = load_backbone("tiny", str(tiny_weights))
+    head = load_trained_head(out, "ft", backbone.feature_dim)
+    assert isinstance(head, FineTunedModel) and head.name == "fine-tuned:ft"
+    photos = sorted(p for p in texture_data.rglob("*.png"))[:6] or sorted(p for p in texture_data.rglob("*.*"))[:6]
+    images = [load_rgb(p.read_bytes(), 10**8) for p in photos]
+    results = classify(images, Models(backbone, head, FaceDetector()))
+    whole = keras.models.load_model(out / "model.keras", compile=False)
+    batch = backbone.preprocess(np.stack([to_input(img, backbone.input_size) for img in images]))
+    expected = np.asarray(whole(batch, training=False)).argmax(axis=1)
+    probs, features = backbone(batch)
+    assert np.array_equal(head.predict(probs, features, batch).argmax(axis=1), expected)
+    assert [r.model["model_version"] for r in results] == ["ft"] * len(images)
+    for result, index in zip(results, expected):
+        if result.breeds:  # 'neither' images carry no breeds
+            assert result.breeds[0]["breed"] == head.labels[index]

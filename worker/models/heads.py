@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 DOG_FIRST, DOG_LAST = 151, 268  # ImageNet class indices of the 118 dog breeds, inclusive
-HEAD_FILE, LABELS_FILE = "head.keras", "labels.json"
+HEAD_FILE, LABELS_FILE, CARD_FILE, WHOLE_MODEL_FILE = "head.keras", "labels.json", "card.json", "model.keras"
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +39,7 @@ class ImageNetDogHead:
     version: str | None = None
     labels: list[str] = field(default_factory=lambda: [readable(n) for n in imagenet_labels()[DOG_FIRST:DOG_LAST + 1]])
 
-    def predict(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
+    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
         dogs = probs[:, DOG_FIRST:DOG_LAST + 1].astype(np.float64)
         return dogs / np.maximum(dogs.sum(axis=1, keepdims=True), 1e-12)
 
@@ -53,16 +53,39 @@ class TrainedHead:
     labels: list[str]
     model: Any
 
-    def predict(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
+    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(features, training=False), dtype=np.float64)
 
 
-def load_trained_head(folder: Path, version: str, feature_dim: int) -> TrainedHead:
+@dataclass
+class FineTunedModel:
+    """A fine-tuned whole network (image -> breeds): its tuned backbone is not the frozen one, so it
+    costs a second forward pass on the batch; the frozen backbone still answers dog or not."""
+
+    name: str
+    version: str
+    labels: list[str]
+    model: Any
+
+    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(images, training=False), dtype=np.float64)
+
+
+def load_trained_head(folder: Path, version: str, feature_dim: int) -> TrainedHead | FineTunedModel:
+    """The head on the frozen features, or, when the card says so, the whole fine-tuned model."""
     import keras
 
     labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
     if isinstance(labels, dict):
         labels = labels["labels"]
+    card_path = folder / CARD_FILE
+    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
+    if card.get("serving") == "whole-model" and (folder / WHOLE_MODEL_FILE).is_file():
+        whole = keras.models.load_model(folder / WHOLE_MODEL_FILE, compile=False)
+        if int(whole.output.shape[-1]) != len(labels):
+            raise ValueError(f"{folder}: model has {whole.output.shape[-1]} outputs but {len(labels)} labels")
+        return FineTunedModel(name=f"fine-tuned:{version}", version=version, labels=[readable(x) for x in labels],
+                              model=whole)
     model = keras.models.load_model(folder / HEAD_FILE, compile=False)
     if int(model.input.shape[-1]) != feature_dim:
         raise ValueError(f"{folder}: head takes {model.input.shape[-1]} features, the backbone gives {feature_dim}")

@@ -1,9 +1,9 @@
 """A model folder: head.keras (+ model.keras when fine-tuned), labels.json, metrics.json, card.json.
 
 The serving worker reads head.keras on the frozen backbone's pooled features. A fine-tuned run also
-holds model.keras, the whole fine-tuned network; its card says `"serving": "whole-model"`, and its
-head.keras is the stage-one head on the *frozen* backbone, so a worker that only knows heads still
-gives the answers the card's `accuracy.head` promises, never a head on features it was not trained on.
+holds model.keras, the whole fine-tuned network; its card says `"serving": "whole-model"`, and the
+worker then runs model.keras for the breeds (worker/models/heads.py). Its head.keras stays the
+stage-one head on the *frozen* backbone (the card's `accuracy.head`), for tools that know only heads.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from worker.models.heads import HEAD_FILE, LABELS_FILE
+from worker.models.heads import CARD_FILE, HEAD_FILE, LABELS_FILE
+from worker.models.heads import WHOLE_MODEL_FILE as MODEL_FILE
 
-MODEL_FILE, METRICS_FILE, CARD_FILE = "model.keras", "metrics.json", "card.json"
+METRICS_FILE = "metrics.json"
 REQUIRED = (HEAD_FILE, LABELS_FILE)
 
 

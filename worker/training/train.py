@@ -214,7 +214,6 @@ def make_card(prep: Prepared, metrics: dict[str, Any], serving: str, name: str) 
         "serving": serving,
     }
     if serving == "whole-model":
-        card["notes"] = ("model.keras is the fine-tuned whole network (accuracy.top1). head.keras is the stage-one "
-                         "head on the frozen backbone (accuracy.head): a worker that serves frozen backbone + head "
-                         "gives that accuracy until it serves model.keras.")
+        card["notes"] = ("model.keras is the fine-tuned whole network (accuracy.top1); workers serve it. head.keras "
+                         "is the stage-one head on the frozen backbone (accuracy.head).")
     return card

@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, text
 
 from tests.helpers import images as image_factory
 from tests.helpers.services import (
+    LIVE_WORKERS,
     REAL_DATA,
     REAL_MODELS,
     WorkerProcess,
@@ -19,6 +20,14 @@ from tests.helpers.services import (
 )
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_worker_outlives_the_session():
+    """Workers run in their own process group; a failed test must not leave one consuming."""
+    yield
+    for worker in list(LIVE_WORKERS):
+        worker.stop()
 
 
 # ---- Redis ---------------------------------------------------------------------------------

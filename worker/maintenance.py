@@ -34,8 +34,9 @@ class Maintenance:
         self._stop.set()
 
     def _turn(self, name: str, every_s: float) -> bool:
-        """True for the one worker that takes this round of `name`."""
-        return bool(self.redis.set(f"dogbreed:maintenance:{name}", "1", nx=True, ex=max(1, int(every_s))))
+        """True for the one worker of this deployment (its queue) that takes this round of `name`."""
+        key = f"{self.settings.queue}:maintenance:{name}"
+        return bool(self.redis.set(key, "1", nx=True, ex=max(1, int(every_s))))
 
     def run_once(self) -> None:
         if self._turn("reap", self.interval_s):

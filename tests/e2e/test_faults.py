@@ -38,22 +38,26 @@ def settings(make_settings, redis_url, queue_name):
 
 def test_kill_9_workers_mid_batch_and_every_job_ends_exactly_once(settings, client, tmp_path):
     log = tmp_path / "workers.log"
-    worker = WorkerProcess(settings, log)
-    worker.start()
-    with cf.ThreadPoolExecutor(8) as pool:
-        ids = list(pool.map(lambda i: submit(client, make.jpeg(200, 150, seed=i)), range(40)))
-    for round_ in range(3):
-        wait_for(lambda: any(s == "running" for s, _, _ in job_table(settings).values()), 30, 0.05,
-                 "a job to be running")
-        worker.kill()  # SIGKILL: no warm shutdown, no acks, batches in flight are lost
-        worker = WorkerProcess(settings, log, node=f"again{round_}-{settings.queue}@localhost")
-        worker.start()
+    workers = [WorkerProcess(settings, log)]
+    workers[-1].start()
+    ids: list[str] = []
     try:
+        for round_ in range(3):  # each round: a wave of jobs, then SIGKILL while some are running
+            with cf.ThreadPoolExecutor(8) as pool:
+                wave = list(pool.map(lambda i: submit(client, make.jpeg(200, 150, seed=i)),
+                                     range(15 * round_, 15 * round_ + 15)))
+            ids += wave
+            wait_for(lambda: any(job_table(settings)[j][0] == "running" for j in wave), 60, 0.05,
+                     "a job of this wave to be running in the live worker")
+            workers[-1].kill()  # SIGKILL: no warm shutdown, no acks, batches in flight are lost
+            workers.append(WorkerProcess(settings, log, node=f"again{round_}-{settings.queue}@localhost"))
+            workers[-1].start()
         jobs = [finished(client, job_id, timeout_s=120) for job_id in ids]
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
     table = job_table(settings)
-    assert len(table) == 40
+    assert len(table) == 45
     assert all(job["status"] == "succeeded" and job["result"] for job in jobs), [j["error"] for j in jobs if j["error"]]
     assert any(attempts > 1 for _, attempts, _ in table.values()), "the kills should have interrupted some jobs"
     # Redelivered messages may run again, but a finished job keeps its first and only result.

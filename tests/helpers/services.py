@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from cli.broker import free_port, redis_answers
 
 ROOT = Path(__file__).resolve().parents[2]
+LIVE_WORKERS: set["WorkerProcess"] = set()  # stopped at the end of the session, whatever a test did
 TEAM_SHARED = ROOT.parent / "shared"
 REAL_DATA = TEAM_SHARED / "testdata" / "real"
 REAL_MODELS = TEAM_SHARED / "models"
@@ -89,6 +90,7 @@ class WorkerProcess:
     def start(self, timeout_s: float = 90) -> None:
         env = {**os.environ, **settings_env(self.settings)}
         log = open(self.log_path, "ab")
+        LIVE_WORKERS.add(self)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "worker", "--node", self.node, "--queues", self.settings.queue,
              "--loglevel", "INFO"],

@@ -42,14 +42,16 @@ def test_kill_9_workers_mid_batch_and_every_job_ends_exactly_once(settings, clie
     workers[-1].start()
     ids: list[str] = []
     try:
-        for round_ in range(3):  # each round: a wave of jobs, then SIGKILL while some are running
-            with cf.ThreadPoolExecutor(8) as pool:
-                wave = list(pool.map(lambda i: submit(client, make.jpeg(200, 150, seed=i)),
-                                     range(15 * round_, 15 * round_ + 15)))
-            ids += wave
-            wait_for(lambda: any(job_table(settings)[j][0] == "running" for j in wave), 60, 0.05,
+        for round_ in range(3):  # each round: a wave of jobs, and SIGKILL while some of it is running
+            wave: list[str] = []
+            pool = cf.ThreadPoolExecutor(4)
+            for i in range(15 * round_, 15 * round_ + 15):
+                pool.submit(lambda i=i: wave.append(submit(client, make.jpeg(200, 150, seed=i))))
+            wait_for(lambda: any(job_table(settings)[j][0] == "running" for j in list(wave)), 60, 0.02,
                      "a job of this wave to be running in the live worker")
             workers[-1].kill()  # SIGKILL: no warm shutdown, no acks, batches in flight are lost
+            pool.shutdown(wait=True)
+            ids += wave
             workers.append(WorkerProcess(settings, log, node=f"again{round_}-{settings.queue}@localhost"))
             workers[-1].start()
         jobs = [finished(client, job_id, timeout_s=120) for job_id in ids]

@@ -57,21 +57,15 @@ class TrainedHead:
         return np.asarray(self.model(features, training=False), dtype=np.float64)
 
 
-@dataclass
-class FineTunedModel:
+class FineTunedModel(TrainedHead):
     """A fine-tuned whole network (image -> breeds): its tuned backbone is not the frozen one, so it
     costs a second forward pass on the batch; the frozen backbone still answers dog or not."""
-
-    name: str
-    version: str
-    labels: list[str]
-    model: Any
 
     def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(images, training=False), dtype=np.float64)
 
 
-def load_trained_head(folder: Path, version: str, feature_dim: int) -> TrainedHead | FineTunedModel:
+def load_trained_head(folder: Path, version: str, feature_dim: int) -> TrainedHead:
     """The head on the frozen features, or, when the card says so, the whole fine-tuned model."""
     import keras
 

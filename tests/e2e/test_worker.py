@@ -76,3 +76,23 @@ def test_missing_weights_fail_each_job_naming_the_setting(settings, client, tmp_
     assert "DOGBREED_BACKBONE_WEIGHTS" in job["error"]["message"]
     page = client.get(job["page_url"])
     assert b"failed" in page.data
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_the_embedded_broker_runs_jobs_end_to_end(make_settings, queue_name, tmp_path):
+    """A machine with no Redis at all: `dogbreed up` falls back to fakeredis; jobs still finish."""
+    from cli.broker import start_embedded
+    from web.app import create_app
+
+    server, port = start_embedded()
+    settings = make_settings(broker_url=f"redis://127.0.0.1:{port}/0", queue=queue_name)
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    try:
+        worker.start()
+        client = create_app(settings).test_client()
+        jobs = [finished(client, submit(client, make.jpeg(seed=i))) for i in range(3)]
+        assert [j["status"] for j in jobs] == ["succeeded"] * 3
+    finally:
+        worker.stop()
+        server.shutdown()
+        server.server_close()

@@ -1,7 +1,9 @@
 """Dynamic batching: task threads hand in one item each; one inference thread runs them together.
 
 A batch closes when it holds `max_batch` items or when `max_delay_s` has passed since its first
-item arrived, as Triton and TensorFlow Serving do. Each caller waits on its own Future.
+item arrived, as Triton and TensorFlow Serving do; and at once when no caller has announced an
+item still on its way (`expect()`), so a lone job never waits for company that is not coming.
+Each caller waits on its own Future.
 """
 from __future__ import annotations
 
@@ -26,10 +28,24 @@ class Batcher:
         self._thread.start()
         self.batches = 0
         self.items = 0
+        self._expected = 0
+        self._lock = threading.Lock()
 
-    def submit(self, item: Any) -> Future:
+    def expect(self) -> "Ticket":
+        """Announce an item being prepared (decoding); the batch being gathered may wait for it."""
+        with self._lock:
+            self._expected += 1
+        return Ticket(self)
+
+    def _arrived(self) -> None:
+        with self._lock:
+            self._expected -= 1
+
+    def submit(self, item: Any, ticket: "Ticket | None" = None) -> Future:
         future: Future = Future()
         self._queue.put((item, future))
+        if ticket is not None:
+            ticket.close()
         return future
 
     def close(self) -> None:
@@ -41,9 +57,11 @@ class Batcher:
         while len(batch) < self.max_batch:
             timeout = deadline - time.monotonic()
             try:
-                nxt = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
+                nxt = self._queue.get(timeout=min(timeout, 0.002)) if timeout > 0 else self._queue.get_nowait()
             except queue.Empty:
-                break
+                if timeout <= 0 or self._expected <= 0:
+                    break
+                continue
             if nxt is None:
                 return batch, True
             batch.append(nxt)
@@ -71,3 +89,15 @@ class Batcher:
             self.items += len(items)
             if stop:
                 return
+
+
+class Ticket:
+    """One announced item; closing it twice is harmless (error paths close it too)."""
+
+    def __init__(self, batcher: Batcher) -> None:
+        self._batcher, self._open = batcher, True
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._batcher._arrived()

@@ -18,7 +18,7 @@ from shared import jobs, model_versions
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
 from shared.storage import ImageStore
-from worker.batcher import Batcher
+from worker.batcher import Batcher, Ticket
 from worker.faces import FaceDetector
 from worker.models.backbone import ModelUnavailable, load_backbone
 from worker.models.heads import ImageNetDogHead, load_trained_head
@@ -113,12 +113,16 @@ class Runtime:
             outputs = forward(np.stack(inputs), models)
         return [(out, models, len(inputs)) for out in outputs]
 
-    def classify(self, rgb: np.ndarray, full_size: tuple[int, int]) -> Result:
+    def expect(self) -> Ticket | None:
+        """Tell the batcher an image is on its way (see Batcher.expect)."""
+        return self.batcher.expect() if self.batcher else None
+
+    def classify(self, rgb: np.ndarray, full_size: tuple[int, int], ticket: Ticket | None = None) -> Result:
         """Resize and hand the image to the shared batch first, then find faces in this thread while
         the batch runs: the CPU face detector works beside the backbone, not in front of it."""
         if self.models is None:
             raise ModelUnavailable(self.error or "models are not loaded")
-        pending = self.batcher.submit(to_input(rgb, self.models.backbone.input_size))
+        pending = self.batcher.submit(to_input(rgb, self.models.backbone.input_size), ticket)
         faces = self.models.faces.detect(rgb, full_size)
         outputs, models, batch_size = pending.result(timeout=600)
         result = interpret(Prepared(input=None, faces=faces), outputs, models)

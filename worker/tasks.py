@@ -31,9 +31,7 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
     if noop:
         return runtime.finish(job_id, result={"kind": "noop"})
     try:
-        data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
-        rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
-        result = runtime.classify(rgb, size).to_dict()
+        result = _classify(runtime, sha, fmt, size)
     except FileNotFoundError:
         return runtime.finish(job_id, error=("image_missing", "The stored image is gone (expired or deleted); upload it again."))
     except ImageError as exc:
@@ -46,6 +44,17 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
         log.exception("job %s failed", job_id)
         return runtime.finish(job_id, error=("internal_error", f"The classifier failed: {type(exc).__name__}: {exc}"))
     return runtime.finish(job_id, result=result)
+
+
+def _classify(runtime: Runtime, sha: str, fmt: str, size: tuple[int, int]) -> dict:
+    ticket = runtime.expect()  # a batch being gathered may wait for this image while it decodes
+    try:
+        data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
+        rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
+        return runtime.classify(rgb, size, ticket).to_dict()
+    finally:
+        if ticket is not None:
+            ticket.close()  # no-op when classify handed the image over
 
 
 def register(app: Celery, runtime: Runtime) -> None:

@@ -53,3 +53,23 @@ def test_never_more_than_max_batch():
     assert [f.result(timeout=5) for f in futures] == list(range(7))
     assert max(sizes) <= 3 and sum(sizes) == 7
     batcher.close()
+
+
+def test_an_announced_item_is_waited_for_and_a_lone_one_is_not():
+    seen = []
+    batcher = Batcher(lambda items: (seen.append(list(items)), items)[1], max_batch=8, max_delay_s=5.0)
+    start = time.monotonic()
+    assert batcher.submit("alone").result(timeout=10) == "alone"
+    assert time.monotonic() - start < 2.5, "nothing announced: the batch must not wait out its 5 s delay"
+    tickets = [batcher.expect() for _ in range(2)]
+    first = batcher.submit("a", tickets[0])
+    time.sleep(0.3)  # the second is still decoding; the batch waits for it
+    second = batcher.submit("b", tickets[1])
+    assert (first.result(timeout=10), second.result(timeout=10)) == ("a", "b")
+    assert seen[-1] == ["a", "b"]
+    dropped = batcher.expect()
+    waiting = batcher.submit("c")
+    dropped.close()  # its image failed to decode: stop waiting for it
+    dropped.close()
+    assert waiting.result(timeout=3) == "c"
+    batcher.close()

@@ -40,7 +40,7 @@ class Models:
 class Prepared:
     """One image made ready for the batch: its network input and its face boxes."""
 
-    input: np.ndarray | None
+    input: np.ndarray
     faces: list[dict[str, int]]
 
 
@@ -105,19 +105,19 @@ def _sentence(kind: str, breeds: list[dict[str, Any]], imagenet_top: list[dict[s
     return f"We found {faces} human faces and no dog. As a dog, this picture would be {_a(best['breed'])}."
 
 
-def interpret(prepared: Prepared, outputs: Outputs, models: Models) -> Result:
+def interpret(faces: list[dict[str, int]], outputs: Outputs, models: Models) -> Result:
     dog, score = is_dog(outputs.imagenet, models.dog_rule)
-    kind = "dog" if dog else ("human" if prepared.faces else "neither")
+    kind = "dog" if dog else ("human" if faces else "neither")
     labels = imagenet_labels()
     imagenet_top = [{"label": labels[i], "probability": round(float(outputs.imagenet[i]), 6)}
                     for i in np.argsort(-outputs.imagenet)[:3]]
     breeds = top_k(outputs.breeds, models.head.labels, 5)
     return Result(
         kind=kind,
-        sentence=_sentence(kind, breeds, imagenet_top, len(prepared.faces)),
+        sentence=_sentence(kind, breeds, imagenet_top, len(faces)),
         dog_score=round(score, 6),
         breeds=breeds if kind != "neither" else [],
-        faces=prepared.faces,
+        faces=faces,
         imagenet_top=imagenet_top,
         model=models.describe(),
     )
@@ -129,4 +129,4 @@ def classify(images: list[np.ndarray], models: Models) -> list[Result]:
         return []
     prepared = [prepare(img, models) for img in images]
     outputs = forward(np.stack([p.input for p in prepared]), models)
-    return [interpret(p, o, models) for p, o in zip(prepared, outputs)]
+    return [interpret(p.faces, o, models) for p, o in zip(prepared, outputs)]

@@ -22,7 +22,7 @@ from worker.batcher import Batcher, Ticket
 from worker.faces import FaceDetector
 from worker.models.backbone import ModelUnavailable, load_backbone
 from worker.models.heads import ImageNetDogHead, load_trained_head
-from worker.pipeline import Models, Outputs, Prepared, Result, forward, interpret
+from worker.pipeline import Models, Outputs, Result, forward, interpret
 from worker.preprocess import to_input
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class Runtime:
         pending = self.batcher.submit(to_input(rgb, self.models.backbone.input_size), ticket)
         faces = self.models.faces.detect(rgb, full_size)
         outputs, models, batch_size = pending.result(timeout=600)
-        result = interpret(Prepared(input=None, faces=faces), outputs, models)
+        result = interpret(faces, outputs, models)
         result.batch_size = batch_size
         return result
 

@@ -58,19 +58,19 @@ def _classify(runtime: Runtime, sha: str, fmt: str, size: tuple[int, int]) -> di
 
 
 def register(app: Celery, runtime: Runtime) -> None:
+    def run_or_retry(task, job_id: str, noop: bool) -> str:
+        try:
+            return run_job(runtime, job_id, task.request.hostname or "worker", noop=noop)
+        except PASSING_FAULTS as exc:
+            countdown = min(2 ** task.request.retries, 30)
+            log.warning("job %s hit a passing fault (%s); retry in %ss", job_id, exc, countdown)
+            raise task.retry(exc=exc, countdown=countdown)
+
     @app.task(name=TASK_CLASSIFY, bind=True, acks_late=True, max_retries=5, ignore_result=True)
     def classify(self, job_id: str) -> str:
-        try:
-            return run_job(runtime, job_id, self.request.hostname or "worker")
-        except PASSING_FAULTS as exc:
-            countdown = min(2 ** self.request.retries, 30)
-            log.warning("job %s hit a passing fault (%s); retry in %ss", job_id, exc, countdown)
-            raise self.retry(exc=exc, countdown=countdown)
+        return run_or_retry(self, job_id, noop=False)
 
     @app.task(name=TASK_NOOP, bind=True, acks_late=True, max_retries=5, ignore_result=True)
     def noop(self, job_id: str) -> str:
         """The same queue and database path with no model: the pipeline's own overhead."""
-        try:
-            return run_job(runtime, job_id, self.request.hostname or "worker", noop=True)
-        except PASSING_FAULTS as exc:
-            raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 30))
+        return run_or_retry(self, job_id, noop=True)

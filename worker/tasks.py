@@ -23,35 +23,33 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
 
     Passing faults (database or broker blips) propagate, so the task can retry with backoff.
     """
-    with session_scope(runtime.sessions) as session:
-        job = claim(session, job_id, worker_name, runtime.settings.max_attempts)
-        if job is None:
-            return "skipped"
-        sha, fmt, size = job.image_sha256, job.image_format, (job.image_width, job.image_height)
-    if noop:
-        return runtime.finish(job_id, result={"kind": "noop"})
+    ticket = None if noop else runtime.expect()  # the batch being gathered may wait for this image
     try:
-        result = _classify(runtime, sha, fmt, size)
-    except FileNotFoundError:
-        return runtime.finish(job_id, error=("image_missing", "The stored image is gone (expired or deleted); upload it again."))
-    except ImageError as exc:
-        return runtime.finish(job_id, error=(exc.code, exc.message))
-    except ModelUnavailable as exc:
-        return runtime.finish(job_id, error=("model_unavailable", str(exc)))
-    except PASSING_FAULTS:
-        raise
-    except Exception as exc:
-        log.exception("job %s failed", job_id)
-        return runtime.finish(job_id, error=("internal_error", f"The classifier failed: {type(exc).__name__}: {exc}"))
-    return runtime.finish(job_id, result=result)
-
-
-def _classify(runtime: Runtime, sha: str, fmt: str, size: tuple[int, int]) -> dict:
-    ticket = runtime.expect()  # a batch being gathered may wait for this image while it decodes
-    try:
-        data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
-        rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
-        return runtime.classify(rgb, size, ticket).to_dict()
+        with session_scope(runtime.sessions) as session:
+            job = claim(session, job_id, worker_name, runtime.settings.max_attempts)
+            if job is None:
+                return "skipped"
+            sha, fmt, size = job.image_sha256, job.image_format, (job.image_width, job.image_height)
+        if noop:
+            return runtime.finish(job_id, result={"kind": "noop"})
+        try:
+            data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
+            rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
+            result = runtime.classify(rgb, size, ticket).to_dict()
+        except FileNotFoundError:
+            error = ("image_missing", "The stored image is gone (expired or deleted); upload it again.")
+        except ImageError as exc:
+            error = (exc.code, exc.message)
+        except ModelUnavailable as exc:
+            error = ("model_unavailable", str(exc))
+        except PASSING_FAULTS:
+            raise
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            error = ("internal_error", f"The classifier failed: {type(exc).__name__}: {exc}")
+        else:
+            return runtime.finish(job_id, result=result)
+        return runtime.finish(job_id, error=error)
     finally:
         if ticket is not None:
             ticket.close()  # no-op when classify handed the image over

@@ -9,6 +9,7 @@ from shared.celeryconf import TASK_CLASSIFY
 from shared.storage import ImageStore
 from tests.e2e.test_worker import finished, submit
 from tests.helpers import images as make
+from tests.helpers.services import WorkerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +24,16 @@ def submit_all(client, datas: list[bytes]) -> list[str]:
         return list(pool.map(lambda d: submit(client, d), datas))
 
 
-def test_batched_answers_equal_one_at_a_time_answers(client, worker):
+def test_batched_answers_equal_one_at_a_time_answers(client, settings, tmp_path):
     datas = [make.jpeg(150 + 7 * i, 110, seed=i) for i in range(8)]
-    batched = [finished(client, j) for j in submit_all(client, datas)]
-    single = [finished(client, submit(client, d)) for d in datas]  # each alone: a batch of one
+    queued = submit_all(client, datas)  # all waiting before the worker starts: it takes them together
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    try:
+        worker.start()
+        batched = [finished(client, j) for j in queued]
+        single = [finished(client, submit(client, d)) for d in datas]  # each alone: a batch of one
+    finally:
+        worker.stop()
     assert max(j["result"]["batch_size"] for j in batched) > 1, "concurrent jobs should share a forward pass"
     assert all(j["result"]["batch_size"] == 1 for j in single)
     for b, s in zip(batched, single):

@@ -5,7 +5,7 @@ Prints accepted, succeeded, failed, lost (accepted but never finished: must be 0
 idempotent write discarded. `dogbreed up` restarts each killed worker; the reaper re-enqueues
 what the kills orphaned.
 
-    python bench/load_with_kills.py --jobs 2000 --kill-every 8
+    python bench/load_with_kills.py --jobs 3000 --kill-every 6 --kills 5
 """
 from __future__ import annotations
 
@@ -37,12 +37,14 @@ def small_jpeg(i: int) -> bytes:
 
 
 def worker_pids(queue: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"--queues {queue}"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", "--", f"cli.main worker --node .* --queues {queue}"],
+                         capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
 
-def killer(queue: str, every_s: float, stop: threading.Event, kills: list[int]) -> None:
-    while not stop.wait(every_s):
+def killer(queue: str, every_s: float, times: int, kills: list[int]) -> None:
+    while len(kills) < times:
+        time.sleep(every_s)
         for pid in worker_pids(queue):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -57,6 +59,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--kill-every", type=float, default=8.0, help="seconds between worker kills")
+    parser.add_argument("--kills", type=int, default=5, help="how many times to kill the worker")
     parser.add_argument("--backbone", default="tiny")
     parser.add_argument("--wait-s", type=float, default=600, help="how long to wait for the last jobs")
     args = parser.parse_args()
@@ -66,8 +69,9 @@ def main() -> int:
     with stack(args.backbone, "random", 16, 20, extra_env=extra) as service:
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {service.env['DOGBREED_API_KEY']}"
-        stop, kills = threading.Event(), []
-        threading.Thread(target=killer, args=(service.queue, args.kill_every, stop, kills), daemon=True).start()
+        kills: list[int] = []
+        kill_thread = threading.Thread(target=killer, args=(service.queue, args.kill_every, args.kills, kills), daemon=True)
+        kill_thread.start()
 
         def submit(i: int) -> str | None:
             response = api.post(f"{service.url}/api/v1/jobs", files={"image": (f"{i}.jpg", small_jpeg(i))}, timeout=30)
@@ -76,15 +80,14 @@ def main() -> int:
         started = time.monotonic()
         with cf.ThreadPoolExecutor(args.concurrency) as pool:
             ids = [job_id for job_id in pool.map(submit, range(args.jobs)) if job_id]
-        stop.set()  # the kills landed while jobs poured in; now let the rest drain
-        print(f"submitted {len(ids)} in {time.monotonic() - started:.0f} s with {len(kills)} worker kills; "
+        print(f"submitted {len(ids)} in {time.monotonic() - started:.0f} s with {len(kills)} worker kills so far; "
               "waiting for the rest", file=sys.stderr)
 
         deadline = time.monotonic() + args.wait_s
         while True:
             history = fetch_all(api, service.url)
             open_jobs = [j for j in history if j["status"] in ("queued", "running")]
-            if not open_jobs or time.monotonic() > deadline:
+            if (not open_jobs and not kill_thread.is_alive()) or time.monotonic() > deadline:
                 break
             print(f"  {len(open_jobs)} unfinished", file=sys.stderr, flush=True)
             time.sleep(3)

@@ -53,9 +53,7 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job 
     if job is None or job.status in FINISHED:
         return None
     if job.attempts >= max_attempts:
-        fail(session, job_id, "too_many_attempts",
-             f"Gave up after {job.attempts} attempts; the last worker stopped before finishing. "
-             "Resubmit the image; if it keeps failing, check the worker logs.")
+        give_up(session, job_id, job.attempts)
         return None
     moved = session.execute(
         update(Job)
@@ -86,9 +84,17 @@ def _finish(session: Session, job_id: str, **values: Any) -> bool:
     return bool(moved)
 
 
-def release(session: Session, job_id: str) -> None:
-    """Give a running job back to the queue (a passing fault); the attempt stays counted."""
-    session.execute(update(Job).where(Job.id == job_id, Job.status == RUNNING).values(status=QUEUED))
+def give_up(session: Session, job_id: str, attempts: int) -> bool:
+    """End a job whose workers kept dying before it finished, instead of looping forever."""
+    return fail(session, job_id, "too_many_attempts",
+                f"Gave up after {attempts} attempts; the workers kept stopping before it finished. "
+                "Resubmit the image; if it fails again, check the worker logs.")
+
+
+def requeue(session: Session, job_id: str) -> None:
+    """Back to queued after its message was lost; the attempts made so far stay counted."""
+    session.execute(update(Job).where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)))
+                    .values(status=QUEUED, enqueued_at=utcnow()))
 
 
 def stale_jobs(session: Session, older_than_s: int, limit: int = 500) -> list[Job]:

@@ -20,7 +20,7 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def current_heads(database_url: str) -> list[str]:
+def migration_heads(database_url: str) -> list[str]:
     from alembic.script import ScriptDirectory
 
     return list(ScriptDirectory.from_config(alembic_config(database_url)).get_heads())

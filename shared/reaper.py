@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import update
-
 from shared import jobs
 from shared.celeryconf import TASK_CLASSIFY, make_celery
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
-from shared.tables import Job, utcnow
 
 log = logging.getLogger("dogbreed.reaper")
 
@@ -27,14 +24,11 @@ class Reaper:
         with session_scope(self.sessions) as session:
             for job in jobs.stale_jobs(session, self.settings.job_deadline_s):
                 if job.attempts >= self.settings.max_attempts:
-                    jobs.fail(session, job.id, "too_many_attempts",
-                              f"Gave up after {job.attempts} attempts; the workers kept stopping before it finished. "
-                              "Resubmit the image; if it fails again, check the worker logs.")
+                    jobs.give_up(session, job.id, job.attempts)
                     failed += 1
                     continue
                 self.celery.send_task(TASK_CLASSIFY, args=[job.id], queue=self.settings.queue)
-                session.execute(update(Job).where(Job.id == job.id, Job.status.in_((jobs.QUEUED, jobs.RUNNING)))
-                                .values(status=jobs.QUEUED, enqueued_at=utcnow()))
+                jobs.requeue(session, job.id)
                 session.commit()
                 requeued += 1
         if requeued or failed:

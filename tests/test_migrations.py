@@ -2,7 +2,6 @@
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from shared import migrate
@@ -11,7 +10,7 @@ from shared.tables import Base
 
 
 def test_one_head():
-    heads = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_heads()
+    heads = migrate.migration_heads("sqlite://")
     assert len(heads) == 1, f"migrations have {len(heads)} heads: {heads}; merge them with `alembic merge`"
 
 

@@ -26,8 +26,6 @@ class Batcher:
         self._queue: queue.Queue[tuple[Any, Future] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
-        self.batches = 0
-        self.items = 0
         self._expected = 0
         self._lock = threading.Lock()
 
@@ -85,8 +83,6 @@ class Batcher:
             else:
                 for (_, future), out in zip(batch, outputs):
                     future.set_result(out)
-            self.batches += 1
-            self.items += len(items)
             if stop:
                 return
 

@@ -13,6 +13,27 @@ DOG_FIRST, DOG_LAST = 151, 268  # ImageNet class indices of the 118 dog breeds, 
 HEAD_FILE, LABELS_FILE, CARD_FILE, WHOLE_MODEL_FILE = "head.keras", "labels.json", "card.json", "model.keras"
 
 
+class ModelFolderError(ValueError):
+    """The folder is not a model we can serve; the message says what is missing or inconsistent."""
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
+
+
+def read_labels(folder: Path) -> list[str]:
+    labels = read_json(folder / LABELS_FILE)
+    if isinstance(labels, dict):
+        labels = labels.get("labels")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or not labels:
+        raise ModelFolderError(f"{folder / LABELS_FILE}: expected a JSON list of label strings or {{\"labels\": [...]}}")
+    return labels
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    return read_json(folder / CARD_FILE, {}) or {}
+
+
 @lru_cache(maxsize=1)
 def imagenet_labels() -> list[str]:
     """Readable names of the 1000 ImageNet classes: the first synonym of each line."""
@@ -69,22 +90,18 @@ def load_trained_head(folder: Path, version: str, feature_dim: int) -> TrainedHe
     """The head on the frozen features, or, when the card says so, the whole fine-tuned model."""
     import keras
 
-    labels = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
-    if isinstance(labels, dict):
-        labels = labels["labels"]
-    card_path = folder / CARD_FILE
-    card = json.loads(card_path.read_text(encoding="utf-8")) if card_path.is_file() else {}
-    if card.get("serving") == "whole-model" and (folder / WHOLE_MODEL_FILE).is_file():
+    labels = read_labels(folder)
+    if read_card(folder).get("serving") == "whole-model" and (folder / WHOLE_MODEL_FILE).is_file():
         whole = keras.models.load_model(folder / WHOLE_MODEL_FILE, compile=False)
         if int(whole.output.shape[-1]) != len(labels):
-            raise ValueError(f"{folder}: model has {whole.output.shape[-1]} outputs but {len(labels)} labels")
+            raise ModelFolderError(f"{folder}: model has {whole.output.shape[-1]} outputs but {len(labels)} labels")
         return FineTunedModel(name=f"fine-tuned:{version}", version=version, labels=[readable(x) for x in labels],
                               model=whole)
     model = keras.models.load_model(folder / HEAD_FILE, compile=False)
     if int(model.input.shape[-1]) != feature_dim:
-        raise ValueError(f"{folder}: head takes {model.input.shape[-1]} features, the backbone gives {feature_dim}")
+        raise ModelFolderError(f"{folder}: head takes {model.input.shape[-1]} features, the backbone gives {feature_dim}")
     if int(model.output.shape[-1]) != len(labels):
-        raise ValueError(f"{folder}: head has {model.output.shape[-1]} outputs but {len(labels)} labels")
+        raise ModelFolderError(f"{folder}: head has {model.output.shape[-1]} outputs but {len(labels)} labels")
     return TrainedHead(name=f"trained:{version}", version=version, labels=[readable(x) for x in labels], model=model)
 
 

@@ -11,36 +11,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-from worker.models.heads import CARD_FILE, HEAD_FILE, LABELS_FILE
+from worker.models.heads import (  # noqa: F401  (the folder format is the serving side's; re-exported)
+    CARD_FILE,
+    HEAD_FILE,
+    LABELS_FILE,
+    ModelFolderError,
+    read_card,
+    read_json,
+    read_labels,
+)
 from worker.models.heads import WHOLE_MODEL_FILE as MODEL_FILE
 
 METRICS_FILE = "metrics.json"
 REQUIRED = (HEAD_FILE, LABELS_FILE)
 
 
-class ModelFolderError(ValueError):
-    """The folder is not a model we can serve; the message says what is missing or inconsistent."""
-
-
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-
-
-def read_json(path: Path, default: Any = None) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else default
-
-
-def read_labels(folder: Path) -> list[str]:
-    labels = read_json(folder / LABELS_FILE)
-    if isinstance(labels, dict):
-        labels = labels.get("labels")
-    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or not labels:
-        raise ModelFolderError(f"{folder / LABELS_FILE}: expected a JSON list of label strings or {{\"labels\": [...]}}")
-    return labels
-
-
-def read_card(folder: Path) -> dict[str, Any]:
-    return read_json(folder / CARD_FILE, {}) or {}
 
 
 def check_folder(folder: Path, feature_dim: int | None = None, input_size: int | None = None) -> dict[str, Any]:

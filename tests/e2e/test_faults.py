@@ -4,7 +4,7 @@ import io
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from cli.broker import start_redis_server
 from shared.db import make_engine, make_sessionmaker, session_scope
@@ -12,7 +12,7 @@ from shared.tables import Job
 from tests.e2e.test_worker import finished, submit
 from tests.helpers import images as make
 from tests.helpers.proxy import Proxy
-from tests.helpers.services import WorkerProcess, postgres_admin_url, wait_for
+from tests.helpers.services import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -23,12 +23,23 @@ def resilient(make_settings, broker_url: str, queue: str):
                          job_deadline_s=4, reaper_interval_s=1, max_attempts=10)
 
 
-def job_table(settings) -> dict[str, tuple[str, int, bool]]:
-    engine = make_engine(settings.database_url)
-    with session_scope(make_sessionmaker(engine)) as session:
-        rows = {j.id: (j.status, j.attempts, j.result is not None) for j in session.scalars(select(Job))}
-    engine.dispose()
-    return rows
+class JobTable:
+    """Reads the jobs table over one engine for the whole test: polling must be quick to catch a job running."""
+
+    def __init__(self, settings) -> None:
+        self.engine = make_engine(settings.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+
+    def rows(self) -> dict[str, tuple[str, int, bool]]:
+        with session_scope(self.sessions) as session:
+            return {j.id: (j.status, j.attempts, j.result is not None) for j in session.scalars(select(Job))}
+
+    def running(self) -> set[str]:
+        with session_scope(self.sessions) as session:
+            return set(session.scalars(select(Job.id).where(Job.status == "running")))
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 @pytest.fixture
@@ -38,32 +49,48 @@ def settings(make_settings, redis_url, queue_name):
 
 def test_kill_9_workers_mid_batch_and_every_job_ends_exactly_once(settings, client, tmp_path):
     log = tmp_path / "workers.log"
+    table = JobTable(settings)
     workers = [WorkerProcess(settings, log)]
     workers[-1].start()
     ids: list[str] = []
-    try:
-        for round_ in range(3):  # each round: a wave of jobs, and SIGKILL while some of it is running
+
+    def kill_while_a_job_runs() -> None:
+        """Submit waves of jobs in the background; SIGKILL the worker the moment one is seen running."""
+        for _ in range(5):
             wave: list[str] = []
-            pool = cf.ThreadPoolExecutor(4)
-            for i in range(15 * round_, 15 * round_ + 15):
-                pool.submit(lambda i=i: wave.append(submit(client, make.jpeg(200, 150, seed=i))))
-            wait_for(lambda: any(job_table(settings)[j][0] == "running" for j in list(wave)), 60, 0.02,
-                     "a job of this wave to be running in the live worker")
-            workers[-1].kill()  # SIGKILL: no warm shutdown, no acks, batches in flight are lost
-            pool.shutdown(wait=True)
-            ids += wave
+            seed = len(ids) * 100
+            with cf.ThreadPoolExecutor(4) as pool:
+                for k in range(15):
+                    pool.submit(lambda k=k: wave.append(submit(client, make.jpeg(1280, 960, seed=seed + k))))
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    if table.running() & set(wave):
+                        workers[-1].kill()  # no warm shutdown, no acks: the batch in flight is lost
+                        break
+                    if len(wave) == 15 and all(table.rows()[j][0] == "succeeded" for j in wave):
+                        break  # the whole wave finished between two looks: try another
+                    time.sleep(0.005)
+            ids.extend(wave)
+            if workers[-1].proc.poll() is not None:
+                return
+        raise AssertionError("no job was ever seen running")
+
+    try:
+        for round_ in range(3):
+            kill_while_a_job_runs()
             workers.append(WorkerProcess(settings, log, node=f"again{round_}-{settings.queue}@localhost"))
             workers[-1].start()
         jobs = [finished(client, job_id, timeout_s=120) for job_id in ids]
+        rows = table.rows()
     finally:
         for worker in workers:
             worker.stop()
-    table = job_table(settings)
-    assert len(table) == 45
+        table.close()
+    assert len(rows) == len(ids) >= 45
     assert all(job["status"] == "succeeded" and job["result"] for job in jobs), [j["error"] for j in jobs if j["error"]]
-    assert any(attempts > 1 for _, attempts, _ in table.values()), "the kills should have interrupted some jobs"
+    assert any(attempts > 1 for _, attempts, _ in rows.values()), "the kills should have interrupted some jobs"
     # Redelivered messages may run again, but a finished job keeps its first and only result.
-    assert all(status == "succeeded" and has_result for status, _, has_result in table.values())
+    assert all(status == "succeeded" and has_result for status, _, has_result in rows.values())
 
 
 def test_jobs_queued_when_redis_restarts_empty_still_complete(make_settings, queue_name, client_factory, tmp_path):

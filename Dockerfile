@@ -11,7 +11,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY web ./web
+COPY ml ./ml
 COPY worker ./worker
+COPY training ./training
 COPY cli ./cli
 COPY migrations ./migrations
 RUN pip install ".[gpu]" && useradd --create-home --uid 1000 dogbreed && mkdir -p /data && chown dogbreed /data

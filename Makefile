@@ -25,8 +25,12 @@ test: $(STAMP)  ## the whole suite: real Redis, Celery worker, SQLite + PostgreS
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+bench: $(STAMP)  ## the benchmarks in bench/, each printing ratios against a same-run baseline
+	$(BIN)/python bench/train_cache.py
+	$(BIN)/python bench/e2e_vs_raw.py --backbone mobilenet_v2 --batch 16 --jobs 160
+
+lint: $(STAMP)  ## ruff (installed by the dev extra)
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

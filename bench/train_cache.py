@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def timed_run(config) -> tuple[float, float, int]:
     """(seconds to features, seconds to a trained head, features computed)."""
-    from worker.training.train import fit_head, prepare
+    from training.train import fit_head, prepare
 
     started = time.perf_counter()
     prep = prepare(config)
@@ -39,9 +39,9 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=20, help="head epochs, the same in both runs")
     args = parser.parse_args()
 
-    from worker.models.backbone import SPECS, build_classifier
-    from worker.training.synthetic import write_dataset
-    from worker.training.train import TrainConfig
+    from ml.backbone import SPECS, build_classifier
+    from training.synthetic import write_dataset
+    from training.train import TrainConfig
 
     with tempfile.TemporaryDirectory(prefix="bench-train-cache-") as tmp:
         root = Path(tmp)

@@ -11,38 +11,28 @@ from pathlib import Path
 
 from shared.settings import BACKBONES, Settings
 
-DEFAULT_CACHE = "var/cache/features"
+def _data_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    fetch = sub.add_parser("fetch", help="download and unpack a dog data set")
+    fetch.add_argument("source", choices=("udacity", "stanford"))
+    fetch.add_argument("--dest", type=Path, default=Path("var/data"), help="default: var/data")
+    fetch.add_argument("--url", help="another mirror of the same archive")
+    fetch.add_argument("--sha256", help="refuse the download unless it has this SHA-256")
 
 
-def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    if name == "data":
-        sub = parser.add_subparsers(dest="action", metavar="ACTION")
-        sub.required = True
-        fetch = sub.add_parser("fetch", help="download and unpack a dog data set")
-        fetch.add_argument("source", choices=("udacity", "stanford"))
-        fetch.add_argument("--dest", type=Path, default=Path("var/data"), help="default: var/data")
-        fetch.add_argument("--url", help="another mirror of the same archive")
-        fetch.add_argument("--sha256", help="refuse the download unless it has this SHA-256")
-        return
-    if name == "experiment":
-        sub = parser.add_subparsers(dest="action", metavar="EXPERIMENT")
-        sub.required = True
-        parser = sub.add_parser("data-size", help="test accuracy of both strategies for several training shares")
-        parser.add_argument("--fractions", default="1,0.5,0.2,0.1", help="training shares (default 1,0.5,0.2,0.1)")
-        parser.add_argument("--out", type=Path, help="folder for data_size.json and data_size.png")
-    if name == "evaluate":
-        parser.add_argument("model", help="a model folder, or a published version name")
+def _dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that reads a data set through the backbone takes."""
     parser.add_argument("data_dir", type=Path, help="one folder per class, with or without train/ valid/ test/")
     parser.add_argument("--weights", help="backbone weights: imagenet, random, or a saved classifier file")
-    parser.add_argument("--cache-dir", type=Path, default=None, help=f"feature cache (default {DEFAULT_CACHE})")
-    if name == "evaluate":
-        parser.add_argument("--split", choices=("test", "valid", "train", "all"), default="test")
-        parser.add_argument("--out", type=Path, help="folder for report.json and report.png (default: the model's)")
-        return
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="feature cache (default DOGBREED_FEATURE_CACHE_DIR, var/cache/features)")
+
+
+def _fitting_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that trains heads (and fine-tunes) takes."""
+    _dataset_arguments(parser)
     parser.add_argument("--backbone", choices=BACKBONES, help="default: DOGBREED_BACKBONE")
-    if name == "train":
-        parser.add_argument("--strategy", choices=("feature-extraction", "fine-tune"), default="feature-extraction")
-        parser.add_argument("--out", type=Path, help="model folder to write (default var/runs/<data>-<backbone>-...)")
     parser.add_argument("--prior", choices=("compare", "on", "off"), default="compare",
                         help="start breeds that ImageNet knows from its rows: compare both (default), on, off")
     parser.add_argument("--epochs", type=int, default=60, help="head epochs (early stopping ends sooner)")
@@ -62,9 +52,39 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     ft.add_argument("--no-augment", action="store_true", help="no flips, crops, rotations or colour changes")
 
 
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    _fitting_arguments(parser)
+    parser.add_argument("--strategy", choices=("feature-extraction", "fine-tune"), default="feature-extraction")
+    parser.add_argument("--out", type=Path, help="model folder to write (default var/runs/<data>-<backbone>-...)")
+
+
+def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("model", help="a model folder, or a published version name")
+    _dataset_arguments(parser)
+    parser.add_argument("--split", choices=("test", "valid", "train", "all"), default="test")
+    parser.add_argument("--out", type=Path, help="folder for report.json and report.png (default: the model's)")
+
+
+def _experiment_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="EXPERIMENT")
+    sub.required = True
+    data_size = sub.add_parser("data-size", help="test accuracy of both strategies for several training shares")
+    data_size.add_argument("--fractions", default="1,0.5,0.2,0.1", help="training shares (default 1,0.5,0.2,0.1)")
+    data_size.add_argument("--out", type=Path, help="folder for data_size.json and data_size.png")
+    _fitting_arguments(data_size)
+
+
+PARSERS = {"data": _data_arguments, "train": _train_arguments, "evaluate": _evaluate_arguments,
+           "experiment": _experiment_arguments}
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    PARSERS[name](parser)
+
+
 def _train_config(args: argparse.Namespace, settings: Settings):
-    from worker.training.schedules import FineTuneConfig
-    from worker.training.train import TrainConfig
+    from training.schedules import FineTuneConfig
+    from training.train import TrainConfig
 
     finetune = FineTuneConfig(epochs=args.ft_epochs, lr=args.ft_lr, groups=args.groups, unfreeze=args.unfreeze,
                               batch_size=args.batch_size, discriminative=not args.no_discriminative,
@@ -73,7 +93,7 @@ def _train_config(args: argparse.Namespace, settings: Settings):
     return TrainConfig(data_dir=args.data_dir, backbone=args.backbone or settings.backbone,
                        weights=args.weights or settings.backbone_weights,
                        strategy=getattr(args, "strategy", "feature-extraction"), out_dir=getattr(args, "out", None),
-                       cache_dir=args.cache_dir or settings.var_dir / "cache" / "features", prior=args.prior,
+                       cache_dir=args.cache_dir or settings.feature_cache_dir, prior=args.prior,
                        epochs=args.epochs, patience=args.patience, lr=args.lr, dropout=args.dropout,
                        seed=args.seed, finetune=finetune)
 
@@ -82,34 +102,34 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     settings = Settings.from_env()
     from shared.images import ImageError
-    from worker.models.backbone import ModelUnavailable
-    from worker.training.artifacts import ModelFolderError
-    from worker.training.dataset import DatasetError
-    from worker.training.fetch import FetchError
+    from ml.backbone import ModelUnavailable
+    from ml.model_folder import ModelFolderError
+    from training.dataset import DatasetError
+    from shared.files import DownloadError
 
     try:
         if args.command == "data":
-            from worker.training.fetch import fetch
+            from training.fetch import fetch
 
             fetch(args.source, args.dest, url=args.url, sha256=args.sha256)
         elif args.command == "train":
-            from worker.training.train import train
+            from training.train import train
 
             train(_train_config(args, settings))
         elif args.command == "experiment":
-            from worker.training.experiment import data_size
+            from training.experiment import data_size
 
             fractions = tuple(float(x) for x in args.fractions.split(","))
             data_size(_train_config(args, settings), fractions, out_dir=args.out)
         else:
-            from worker.training.evaluate import evaluate
+            from training.evaluate import evaluate
 
             model = Path(args.model)
             if not model.is_dir() and (settings.model_dir / args.model).is_dir():
                 model = settings.model_dir / args.model
             evaluate(model, args.data_dir, args.split, args.weights,
-                     args.cache_dir or settings.var_dir / "cache" / "features", args.out)
+                     args.cache_dir or settings.feature_cache_dir, args.out)
         return 0
-    except (DatasetError, FetchError, ModelFolderError, ModelUnavailable, ImageError, OSError) as exc:
+    except (DatasetError, DownloadError, ModelFolderError, ModelUnavailable, ImageError, OSError) as exc:
         print(f"dogbreed {args.command}: {exc}", file=sys.stderr)
         return 1

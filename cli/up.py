@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         var_dir=settings.var_dir.resolve(),
         storage_dir=settings.storage_dir.resolve(),
         model_dir=settings.model_dir.resolve(),
+        feature_cache_dir=settings.feature_cache_dir.resolve(),
     )
     for port, what in ((settings.port, "--port"), (settings.flower_port, "--flower-port")):
         if not _port_free(settings.host, port):
@@ -93,16 +94,7 @@ def run(args: argparse.Namespace) -> int:
         settings = settings.with_(broker_url=broker.url, secret_key=settings.secret_key or _secret_key(settings.var_dir))
         migrate.upgrade(settings.database_url)
         login = _local_login(settings) if settings.auth_required else ["  auth is off (DOGBREED_AUTH=0): everyone sees every job"]
-        os.environ.update({
-            "DOGBREED_BROKER_URL": settings.broker_url,
-            "DOGBREED_DATABASE_URL": settings.database_url,
-            "DOGBREED_STORAGE_DIR": str(settings.storage_dir),
-            "DOGBREED_MODEL_DIR": str(settings.model_dir),
-            "DOGBREED_VAR_DIR": str(settings.var_dir),
-            "DOGBREED_SECRET_KEY": settings.secret_key,
-            "DOGBREED_PORT": str(settings.port),
-            "DOGBREED_FLOWER_PORT": str(settings.flower_port),
-        })
+        os.environ.update(settings.to_env())
         services = [web_service(settings, args.web_workers), *worker_services(settings, args.gpus)]
         if not args.no_flower:
             services.append(flower_service(settings))

@@ -60,3 +60,25 @@ def activate(session: Session, name: str) -> ModelVersion:
 def deactivate_all(session: Session) -> None:
     """Back to the ImageNet dog classes, the answer a fresh install gives."""
     session.execute(update(ModelVersion).values(active=False))
+
+
+class VersionCatalog:
+    """The database's record of versions, as ml.registry.Registry wants it; the caller owns the session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def card(self, name: str) -> dict[str, Any] | None:
+        row = get_version(self.session, name)
+        if row is None:
+            return None
+        return row.card or {"backbone": row.backbone, "weights": row.weights}
+
+    def record(self, name: str, card: dict[str, Any]) -> None:
+        register(self.session, name, card["backbone"], str(card.get("weights", "")), card["num_classes"], card)
+
+    def activate(self, name: str | None) -> None:
+        if name is None:
+            deactivate_all(self.session)
+        else:
+            activate(self.session, name)

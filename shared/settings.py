@@ -35,6 +35,10 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r}: use 1/0, true/false, yes/no or on/off")
 
 
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path = Path("var")
@@ -42,6 +46,7 @@ class Settings:
     broker_url: str | None = None
     storage_dir: Path = Path("var/images")
     model_dir: Path = Path("var/models")
+    feature_cache_dir: Path = Path("var/cache/features")
     backbone: str = "resnet50"
     backbone_weights: str = "imagenet"
     dog_rule: str = "mass"
@@ -87,6 +92,7 @@ class Settings:
             broker_url=env.get("DOGBREED_BROKER_URL") or None,
             storage_dir=Path(env.get("DOGBREED_STORAGE_DIR") or var_dir / "images"),
             model_dir=Path(env.get("DOGBREED_MODEL_DIR") or var_dir / "models"),
+            feature_cache_dir=Path(env.get("DOGBREED_FEATURE_CACHE_DIR") or var_dir / "cache" / "features"),
             backbone=backbone,
             backbone_weights=env.get("DOGBREED_BACKBONE_WEIGHTS") or "imagenet",
             dog_rule=dog_rule,
@@ -111,6 +117,40 @@ class Settings:
             flower_port=_int(env, "DOGBREED_FLOWER_PORT", cls.flower_port),
             host=env.get("DOGBREED_HOST") or "127.0.0.1",
         )
+
+    def to_env(self) -> dict[str, str]:
+        """The DOGBREED_* environment that gives these settings back in a child process."""
+        env = {
+            "DOGBREED_VAR_DIR": str(self.var_dir),
+            "DOGBREED_DATABASE_URL": self.database_url,
+            "DOGBREED_STORAGE_DIR": str(self.storage_dir),
+            "DOGBREED_MODEL_DIR": str(self.model_dir),
+            "DOGBREED_FEATURE_CACHE_DIR": str(self.feature_cache_dir),
+            "DOGBREED_BACKBONE": self.backbone,
+            "DOGBREED_BACKBONE_WEIGHTS": self.backbone_weights,
+            "DOGBREED_DOG_RULE": self.dog_rule,
+            "DOGBREED_XLA": _flag(self.xla),
+            "DOGBREED_PRECISION": self.precision,
+            "DOGBREED_QUEUE": self.queue,
+            "DOGBREED_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
+            "DOGBREED_MAX_PIXELS": str(self.max_pixels),
+            "DOGBREED_MAX_BATCH": str(self.max_batch),
+            "DOGBREED_MAX_BATCH_DELAY_MS": str(self.max_batch_delay_ms),
+            "DOGBREED_MAX_QUEUED_JOBS": str(self.max_queued_jobs),
+            "DOGBREED_JOB_DEADLINE_S": str(self.job_deadline_s),
+            "DOGBREED_REAPER_INTERVAL_S": str(self.reaper_interval_s),
+            "DOGBREED_MAX_ATTEMPTS": str(self.max_attempts),
+            "DOGBREED_RETENTION_DAYS": str(self.retention_days),
+            "DOGBREED_RATE_LIMIT_PER_MINUTE": str(self.rate_limit_per_minute),
+            "DOGBREED_AUTH": _flag(self.auth_required),
+            "DOGBREED_SECRET_KEY": self.secret_key,
+            "DOGBREED_PORT": str(self.port),
+            "DOGBREED_FLOWER_PORT": str(self.flower_port),
+            "DOGBREED_HOST": self.host,
+        }
+        optional = {"DOGBREED_BROKER_URL": self.broker_url, "DOGBREED_FLOWER_USER": self.flower_user,
+                    "DOGBREED_FLOWER_PASSWORD": self.flower_password}
+        return {**env, **{name: value for name, value in optional.items() if value}}
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

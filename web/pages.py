@@ -1,7 +1,7 @@
 """HTML pages: upload form, the job's page (polls the API until done), history, the image itself."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, make_response, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, send_file, url_for
 
 from shared import jobs
 from shared.images import ALLOWED_FORMATS, MIME_TYPES, ImageError

@@ -2,8 +2,10 @@
 
 A batch closes when it holds `max_batch` items or when `max_delay_s` has passed since its first
 item arrived, as Triton and TensorFlow Serving do; and at once when no caller has announced an
-item still on its way (`expect()`), so a lone job never waits for company that is not coming.
-Each caller waits on its own Future.
+item still on its way, so a lone job never waits for company that is not coming. A caller
+announces its item for as long as it prepares it (`with batcher.announce() as announced:`);
+the announcement ends when the item is submitted or the block is left, whichever comes first, so
+no path can forget it. Each caller waits on its own Future.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +32,22 @@ class Batcher:
         self._expected = 0
         self._lock = threading.Lock()
 
-    def expect(self) -> "Ticket":
-        """Announce an item being prepared (decoding); the batch being gathered may wait for it."""
+    @contextmanager
+    def announce(self) -> Iterator["Announcement"]:
+        """An item is being prepared (decoded); the batch being gathered may wait for it."""
         with self._lock:
             self._expected += 1
-        return Ticket(self)
+        announced = Announcement(self)
+        try:
+            yield announced
+        finally:
+            announced.end()
 
-    def _arrived(self) -> None:
-        with self._lock:
-            self._expected -= 1
-
-    def submit(self, item: Any, ticket: "Ticket | None" = None) -> Future:
+    def submit(self, item: Any, announced: "Announcement | None" = None) -> Future:
         future: Future = Future()
         self._queue.put((item, future))
-        if ticket is not None:
-            ticket.close()
+        if announced is not None:
+            announced.end()
         return future
 
     def close(self) -> None:
@@ -87,13 +91,14 @@ class Batcher:
                 return
 
 
-class Ticket:
-    """One announced item; closing it twice is harmless (error paths close it too)."""
+class Announcement:
+    """One announced item; ending it twice is harmless (submit ends it, then the with-block does)."""
 
     def __init__(self, batcher: Batcher) -> None:
         self._batcher, self._open = batcher, True
 
-    def close(self) -> None:
+    def end(self) -> None:
         if self._open:
             self._open = False
-            self._batcher._arrived()
+            with self._batcher._lock:
+                self._batcher._expected -= 1

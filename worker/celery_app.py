@@ -26,7 +26,7 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     runtime = Runtime(settings)
     tasks.register(app, runtime)
 
-    maintenance = Maintenance(settings, settings.reaper_interval_s)
+    maintenance = Maintenance(settings, settings.reaper_interval_s, runtime.holder)
 
     @worker_init.connect(weak=False)
     def _load_models(**_: object) -> None:

@@ -10,8 +10,8 @@ from shared.db import session_scope
 from shared.jobs import claim
 from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
 from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
-from worker.faces import DETECT_MAX_SIDE
-from worker.models.backbone import ModelUnavailable
+from ml.faces import DETECT_MAX_SIDE
+from ml.backbone import ModelUnavailable
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,7 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
 
     Passing faults (database or broker blips) propagate, so the task can retry with backoff.
     """
-    ticket = None if noop else runtime.expect()  # the batch being gathered may wait for this image
-    try:
+    with runtime.announce(image_coming=not noop) as announced:  # the batch being gathered may wait for it
         with session_scope(runtime.sessions) as session:
             job = claim(session, job_id, worker_name, runtime.settings.max_attempts)
             if job is None:
@@ -35,7 +34,7 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
         try:
             data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
             rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
-            result = runtime.classify(rgb, size, ticket).to_dict()
+            result = runtime.classify(rgb, size, announced).to_dict()
         except FileNotFoundError:
             error = ("image_missing", "The stored image is gone (expired or deleted); upload it again.")
         except ImageError as exc:
@@ -50,9 +49,6 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
         else:
             return runtime.finish(job_id, result=result)
         return runtime.finish(job_id, error=error)
-    finally:
-        if ticket is not None:
-            ticket.close()  # no-op when classify handed the image over
 
 
 def register(app: Celery, runtime: Runtime) -> None:

@@ -1,7 +1,7 @@
 """The raw model, in this process, on the same images: the ceiling the service is measured against.
 
 Each image is decoded and resized exactly as the worker does it (shared.images.load_rgb with the
-face detector's size cap, worker.preprocess.to_input), then run through the same backbone.
+face detector's size cap, ml.preprocess.to_input), then run through the same backbone.
 TensorFlow and OpenCV load only when a measurement runs.
 """
 from __future__ import annotations
@@ -44,20 +44,20 @@ def device_name() -> str:
 
 class RawModel:
     def __init__(self, backbone: str, weights: str, max_pixels: int = 50_000_000) -> None:
-        from worker.models.backbone import load_backbone
+        from ml.backbone import load_backbone
 
         self.backbone = load_backbone(backbone, weights)
         self.max_pixels = max_pixels
 
     def decode(self, data: bytes) -> np.ndarray:
         from shared.images import load_rgb
-        from worker.faces import DETECT_MAX_SIDE
+        from ml.faces import DETECT_MAX_SIDE
 
         return load_rgb(data, self.max_pixels, max_side=DETECT_MAX_SIDE)
 
     def infer(self, images: list[bytes], faces: Any = None) -> None:
         """Decode + resize every image (and find faces if given a detector), then ONE forward pass."""
-        from worker.preprocess import to_input
+        from ml.preprocess import to_input
 
         decoded = [self.decode(data) for data in images]
         if faces is not None:
@@ -94,7 +94,7 @@ class RawModel:
 
 def measure(images: list[bytes], backbone: str, weights: str, batch_size: int, few: int = 48) -> RawFigures:
     """Backbone batched over every image; one at a time, faces, and the whole pipeline on a few."""
-    from worker.faces import FaceDetector
+    from ml.faces import FaceDetector
 
     model, faces = RawModel(backbone, weights), FaceDetector()
     batched = model.batched(images, batch_size)

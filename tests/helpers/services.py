@@ -53,29 +53,8 @@ def postgres_answers(url: str) -> bool:
 
 
 def settings_env(settings) -> dict[str, str]:
-    """The DOGBREED_* environment that reproduces `settings` in a child process."""
-    env = {
-        "DOGBREED_DATABASE_URL": settings.database_url,
-        "DOGBREED_STORAGE_DIR": str(settings.storage_dir),
-        "DOGBREED_MODEL_DIR": str(settings.model_dir),
-        "DOGBREED_VAR_DIR": str(settings.var_dir),
-        "DOGBREED_BACKBONE": settings.backbone,
-        "DOGBREED_BACKBONE_WEIGHTS": settings.backbone_weights,
-        "DOGBREED_QUEUE": settings.queue,
-        "DOGBREED_MAX_BATCH": str(settings.max_batch),
-        "DOGBREED_MAX_BATCH_DELAY_MS": str(settings.max_batch_delay_ms),
-        "DOGBREED_JOB_DEADLINE_S": str(settings.job_deadline_s),
-        "DOGBREED_REAPER_INTERVAL_S": str(settings.reaper_interval_s),
-        "DOGBREED_MAX_ATTEMPTS": str(settings.max_attempts),
-        "DOGBREED_AUTH": "1" if settings.auth_required else "0",
-        "DOGBREED_SECRET_KEY": settings.secret_key,
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "CUDA_VISIBLE_DEVICES": "-1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    if settings.broker_url:
-        env["DOGBREED_BROKER_URL"] = settings.broker_url
-    return env
+    """The DOGBREED_* environment that reproduces `settings` in a child process, quiet and on the CPU."""
+    return {**settings.to_env(), "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": "-1", "PYTHONUNBUFFERED": "1"}
 
 
 class WorkerProcess:

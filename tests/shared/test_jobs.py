@@ -60,7 +60,8 @@ def test_stale_jobs_are_those_past_the_deadline(sessions):
     with session_scope(sessions) as s:
         s.execute(update(Job).where(Job.id == old).values(created_at=jobs.utcnow().replace(year=2000)))
     with session_scope(sessions) as s:
-        assert [j.id for j in jobs.stale_jobs(s, older_than_s=60)] == [old]
+        stale = [j.id for j in jobs.stale_jobs(s, older_than_s=60)]
+        assert stale == [old] and fresh not in stale
         assert jobs.count_unfinished(s) == 2
 
 

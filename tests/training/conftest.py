@@ -12,7 +12,7 @@ HEAD_LR = 1e-2  # tiny's pooled features are weak; a brisker rate keeps the test
 
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory) -> Path:
-    from worker.models.backbone import build_classifier
+    from ml.backbone import build_classifier
 
     path = tmp_path_factory.mktemp("weights") / "tiny.keras"
     build_classifier("tiny", None).save(path)
@@ -22,15 +22,15 @@ def tiny_weights(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def texture_data(tmp_path_factory) -> Path:
     """Four classes of 64x64 images told apart by texture (stripes, checks, rings, noise), random colours."""
-    from worker.training.synthetic import write_dataset
+    from training.synthetic import write_dataset
 
     return write_dataset(tmp_path_factory.mktemp("textures") / "textures", per_class=PER_CLASS, seed=1)
 
 
 @pytest.fixture(scope="session")
 def make_config(tiny_weights):
-    from worker.training.schedules import FineTuneConfig
-    from worker.training.train import TrainConfig
+    from training.schedules import FineTuneConfig
+    from training.train import TrainConfig
 
     def make(data_dir: Path, cache_dir: Path, **changes) -> TrainConfig:
         base = dict(data_dir=data_dir, backbone="tiny", weights=str(tiny_weights), cache_dir=cache_dir,
@@ -44,7 +44,7 @@ def make_config(tiny_weights):
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, texture_data, make_config) -> dict:
     """One feature-extraction run that several tests read: its metrics, folder and cache."""
-    from worker.training.train import train
+    from training.train import train
 
     root = tmp_path_factory.mktemp("run")
     config = make_config(texture_data, root / "cache", out_dir=root / "model")

@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 from PIL import Image
 
-from worker.training.dataset import DatasetError, fraction, load_dataset
-from worker.training.synthetic import write_dataset
+from training.dataset import DatasetError, fraction, load_dataset
+from training.synthetic import write_dataset
 
 
 def test_udacity_and_stanford_folder_names_become_readable_labels(tmp_path):

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from worker.training.dataset import load_dataset
-from worker.training.fetch import FetchError, download, fetch
-from worker.training.synthetic import write_dataset
+from training.dataset import load_dataset
+from shared.files import DownloadError
+from training.fetch import FetchError, download, fetch
+from training.synthetic import write_dataset
 
 
 class ArchiveServer:
@@ -100,7 +101,7 @@ def test_an_interrupted_download_resumes_with_a_range_request(server, tmp_path):
 
 def test_checksum_mismatch_is_an_error_and_the_copy_is_dropped(server, tmp_path):
     server.files["/dogImages.zip"] = b"not what was promised"
-    with pytest.raises(FetchError, match="SHA-256"):
+    with pytest.raises(DownloadError, match="SHA-256"):
         download(server.url("dogImages.zip"), tmp_path / "dogImages.zip", sha256="0" * 64)
     assert not any(tmp_path.iterdir())
 
@@ -115,5 +116,5 @@ def test_an_unreachable_server_is_explained(server, tmp_path):
     url = server.url("dogImages.zip")
     server.httpd.shutdown()
     server.httpd.server_close()
-    with pytest.raises(FetchError, match="run the same command again"):
+    with pytest.raises(DownloadError, match="run the same command again"):
         download(url, tmp_path / "dogImages.zip", timeout=5)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from worker.training.schedules import FineTuneConfig, group_rates, slanted_triangular, unfrozen_groups
+from training.schedules import FineTuneConfig, group_rates, slanted_triangular, unfrozen_groups
 
 
 def test_slanted_triangular_rises_fast_then_decays_slowly():
@@ -37,8 +37,8 @@ def _moved(before, after) -> set[str]:
 def test_fine_tuning_moves_only_the_head_and_the_unfrozen_group(trained):
     import keras
 
-    from worker.training.finetune import fine_tune
-    from worker.training.train import prepare
+    from training.finetune import fine_tune
+    from training.train import prepare
 
     prep = prepare(trained["config"])
     head = keras.models.load_model(trained["folder"] / "head.keras")
@@ -58,8 +58,8 @@ def test_fine_tuning_moves_only_the_head_and_the_unfrozen_group(trained):
 def test_batch_norm_stays_in_inference_mode_while_its_neighbours_train(tmp_path):
     import keras
 
-    from worker.training.finetune import fine_tune
-    from worker.training.synthetic import write_dataset
+    from training.finetune import fine_tune
+    from training.synthetic import write_dataset
 
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(4, 3, name="conv_a")(inputs)
@@ -80,8 +80,8 @@ def test_batch_norm_stays_in_inference_mode_while_its_neighbours_train(tmp_path)
 
 
 def test_fine_tune_run_keeps_a_servable_head_and_the_whole_model(texture_data, make_config, tmp_path, trained):
-    from worker.training.evaluate import evaluate
-    from worker.training.train import train
+    from training.evaluate import evaluate
+    from training.train import train
 
     out = tmp_path / "ft"
     metrics = train(make_config(texture_data, trained["cache"], out_dir=out, strategy="fine-tune", prior="off"))
@@ -101,12 +101,13 @@ def test_workers_serve_the_fine_tuned_whole_model(texture_data, make_config, tmp
     import keras
 
     from shared.images import load_rgb
-    from worker.faces import FaceDetector
-    from worker.models.backbone import load_backbone
-    from worker.models.heads import FineTunedModel, load_trained_head
-    from worker.pipeline import Models, classify
-    from worker.preprocess import to_input
-    from worker.training.train import train
+    from ml.faces import FaceDetector
+    from ml.backbone import load_backbone
+    from ml.heads import FineTunedModel, load_trained_head
+    from ml.pipeline import Models
+    from tests.helpers.pipeline import classify
+    from ml.preprocess import to_input
+    from training.train import train
 
     out = tmp_path / "ft"
     train(make_config(texture_data, trained["cache"], out_dir=out, strategy="fine-tune", prior="off"))

@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -36,6 +35,7 @@ def test_publish_copies_the_folder_and_records_the_version(trained, cli_env, cap
 
 def test_publish_then_activate_switches_a_running_worker(trained, cli_env):
     from shared.settings import Settings
+    from worker.maintenance import follow_active_version
     from worker.runtime import Runtime
 
     runtime = Runtime(Settings.from_env())
@@ -46,7 +46,7 @@ def test_publish_then_activate_switches_a_running_worker(trained, cli_env):
         assert before.model["model_version"] is None and before.model["head"] == "imagenet-dogs"
         for name in ("v1", "v2"):
             assert main(["models", "publish", str(trained["folder"]), "--name", name, "--activate"]) == 0
-            time.sleep(1.1)  # the worker looks at the active version at most once a second
+            follow_active_version(runtime.holder, runtime.sessions)  # the maintenance thread's step, each second
             after = runtime.classify(rgb, (80, 80))
             assert after.model["model_version"] == name and after.model["head"] == f"trained:{name}"
         assert {b["breed"] for b in after.breeds} <= {"Zebra", "Honeycomb", "Maze", "Static"}
@@ -78,7 +78,7 @@ def test_import_rejects_another_backbone(trained, cli_env, capsys, tmp_path):
 
 
 def test_import_rejects_a_head_on_features_of_another_size(cli_env, capsys, tmp_path):
-    from worker.training.head import build_head
+    from training.head_training import build_head
 
     folder = tmp_path / "foreign"
     folder.mkdir()

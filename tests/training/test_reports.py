@@ -6,8 +6,8 @@ import json
 from PIL import Image
 
 from cli.main import main
-from worker.training.evaluate import evaluate
-from worker.training.experiment import data_size
+from training.evaluate import evaluate
+from training.experiment import data_size
 
 
 def test_evaluate_reports_accuracies_breeds_and_confusions(trained, tmp_path):

@@ -6,8 +6,8 @@ import shutil
 
 import numpy as np
 
-from worker.training.head import apply_imagenet_prior, build_head, imagenet_matches
-from worker.training.train import prepare, train
+from training.head_training import apply_imagenet_prior, build_head, imagenet_matches
+from training.train import prepare, train
 
 
 def test_training_lifts_accuracy_far_above_chance(trained):
@@ -39,7 +39,7 @@ def test_second_run_reads_every_feature_from_the_cache(trained, make_config):
 
 
 def test_other_weights_never_reuse_the_cache(trained, make_config, tmp_path):
-    from worker.models.backbone import build_classifier
+    from ml.backbone import build_classifier
 
     other = tmp_path / "other.keras"
     build_classifier("tiny", None).save(other)
@@ -56,7 +56,7 @@ def test_prior_and_no_prior_are_both_measured(trained):
 
 
 def test_prior_rows_give_the_imagenet_classifiers_own_logits(tiny_weights):
-    from worker.models.backbone import load_backbone
+    from ml.backbone import load_backbone
 
     backbone = load_backbone("tiny", str(tiny_weights))
     classes = ["001.Zebra", "002.Honeycomb", "003.Static", "n02085620-Chihuahua"]

@@ -2,7 +2,6 @@
 import io
 import struct
 import zipfile
-import zlib
 
 import pytest
 from PIL import Image

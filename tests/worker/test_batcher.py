@@ -61,15 +61,24 @@ def test_an_announced_item_is_waited_for_and_a_lone_one_is_not():
     start = time.monotonic()
     assert batcher.submit("alone").result(timeout=10) == "alone"
     assert time.monotonic() - start < 2.5, "nothing announced: the batch must not wait out its 5 s delay"
-    tickets = [batcher.expect() for _ in range(2)]
-    first = batcher.submit("a", tickets[0])
-    time.sleep(0.3)  # the second is still decoding; the batch waits for it
-    second = batcher.submit("b", tickets[1])
+    with batcher.announce() as one, batcher.announce() as two:
+        first = batcher.submit("a", one)
+        time.sleep(0.3)  # the second is still decoding; the batch waits for it
+        second = batcher.submit("b", two)
     assert (first.result(timeout=10), second.result(timeout=10)) == ("a", "b")
     assert seen[-1] == ["a", "b"]
-    dropped = batcher.expect()
-    waiting = batcher.submit("c")
-    dropped.close()  # its image failed to decode: stop waiting for it
-    dropped.close()
+    with batcher.announce():
+        waiting = batcher.submit("c")
+        # its image failed to decode: leaving the block stops the wait, as does a second end
     assert waiting.result(timeout=3) == "c"
     batcher.close()
+
+
+def test_leaving_the_block_ends_an_announcement_that_was_never_submitted():
+    batcher = Batcher(lambda items: items, max_batch=8, max_delay_s=60.0)
+    try:
+        with batcher.announce():
+            pass  # e.g. the job was already finished: nothing to submit
+        assert batcher.submit("x").result(timeout=10) == "x", "a stale announcement would hold the batch 60 s"
+    finally:
+        batcher.close()

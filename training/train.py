@@ -9,15 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from worker.models.backbone import Backbone, load_backbone
-from worker.models.heads import HEAD_FILE, LABELS_FILE
-from worker.training import artifacts
-from worker.training.dataset import Dataset, Split, load_dataset
-from worker.training.features import DEFAULT_CACHE_DIR, FeatureCache, Features, extract, weights_identity
-from worker.training.finetune import fine_tune, predict_images, whole_model
-from worker.training.head import apply_imagenet_prior, build_head, imagenet_matches, predict, train_head
-from worker.training.metrics import summarize
-from worker.training.schedules import FineTuneConfig
+from shared.settings import Settings
+from ml.backbone import Backbone, load_backbone
+from ml.model_folder import HEAD_FILE, LABELS_FILE
+from ml import model_folder
+from training.dataset import Dataset, Split, load_dataset
+from training.features import FeatureCache, Features, extract, weights_identity
+from training.finetune import fine_tune, predict_images, whole_model
+from training.head_training import apply_imagenet_prior, build_head, imagenet_matches, predict, train_head
+from training.metrics import summarize
+from training.schedules import FineTuneConfig
 
 STRATEGIES = ("feature-extraction", "fine-tune")
 
@@ -29,7 +30,7 @@ class TrainConfig:
     weights: str = "imagenet"
     strategy: str = "feature-extraction"
     out_dir: Path | None = None
-    cache_dir: Path = DEFAULT_CACHE_DIR
+    cache_dir: Path = Settings.feature_cache_dir
     prior: str = "compare"  # compare | on | off: the ImageNet-row start for breeds ImageNet knows
     epochs: int = 60
     patience: int = 6
@@ -42,7 +43,7 @@ class TrainConfig:
 
 
 @dataclass
-class Prepared:
+class TrainingData:
     """The data set, the backbone and every split's cached features, ready for any number of heads."""
 
     config: TrainConfig
@@ -66,7 +67,7 @@ def say(config: TrainConfig, message: str) -> None:
         print(message, flush=True)
 
 
-def prepare(config: TrainConfig) -> Prepared:
+def prepare(config: TrainConfig) -> TrainingData:
     import keras
 
     keras.utils.set_random_seed(config.seed)
@@ -86,10 +87,10 @@ def prepare(config: TrainConfig) -> Prepared:
     say(config, f"features: {computed} computed, {hits} from the cache ({cache.folder})")
     for path, reason in dataset.skipped:
         say(config, f"skipped {path}: {reason}")
-    return Prepared(config, dataset, backbone, features, splits)
+    return TrainingData(config, dataset, backbone, features, splits)
 
 
-def fit_head(prep: Prepared, use_prior: bool, train: Split | None = None, quiet: bool | None = None):
+def fit_head(prep: TrainingData, use_prior: bool, train: Split | None = None, quiet: bool | None = None):
     """A fresh seeded head, optionally started from the ImageNet rows, trained on cached features."""
     import keras
 
@@ -108,12 +109,12 @@ def fit_head(prep: Prepared, use_prior: bool, train: Split | None = None, quiet:
     return head, history
 
 
-def _vectors_of(prep: Prepared, subset: Split) -> np.ndarray:
+def _vectors_of(prep: TrainingData, subset: Split) -> np.ndarray:
     index = {p: i for i, p in enumerate(prep.splits["train"].paths)}
     return prep.features["train"].vectors[[index[p] for p in subset.paths]]
 
 
-def best_head(prep: Prepared) -> tuple[Any, dict[str, Any]]:
+def best_head(prep: TrainingData) -> tuple[Any, dict[str, Any]]:
     """Train with and/or without the ImageNet-row prior, report both, keep the lower validation loss."""
     matches = imagenet_matches(prep.dataset.classes)
     modes = {"compare": [False, True], "on": [True], "off": [False]}[prep.config.prior]
@@ -156,25 +157,25 @@ def train(config: TrainConfig) -> dict[str, Any]:
     if config.strategy == "fine-tune":
         tuned = keras.models.clone_model(head)
         tuned.set_weights(head.get_weights())
-        metrics["fine_tune"] = run_fine_tune(prep, tuned, prep.splits["train"], out / artifacts.MODEL_FILE)
+        metrics["fine_tune"] = run_fine_tune(prep, tuned, prep.splits["train"], out / model_folder.MODEL_FILE)
         test = metrics["fine_tune"]["test"]
         serving = "whole-model"
         say(config, f"fine-tuned whole model: test top-1 {test['top1']:.3f} "
                     f"(the frozen backbone + head alone: {metrics['head']['test']['top1']:.3f})")
     labels = prep.dataset.labels
-    artifacts.write_json(out / LABELS_FILE, {"labels": labels, "classes": prep.dataset.classes})
+    model_folder.write_json(out / LABELS_FILE, {"labels": labels, "classes": prep.dataset.classes})
     metrics.update(test=test, seconds=round(time.monotonic() - started, 1), skipped=prep.dataset.skipped,
                    features={k: {"computed": f.computed, "cache_hits": f.hits} for k, f in prep.features.items()},
                    split_sizes={k: len(v) for k, v in prep.splits.items()})
-    artifacts.write_json(out / artifacts.METRICS_FILE, metrics)
-    artifacts.write_json(out / artifacts.CARD_FILE, make_card(prep, metrics, serving, out.name))
+    model_folder.write_json(out / model_folder.METRICS_FILE, metrics)
+    model_folder.write_json(out / model_folder.CARD_FILE, make_card(prep, metrics, serving, out.name))
     say(config, f"test accuracy: top-1 {test['top1']:.3f}, top-5 {test['top5']:.3f} over {test['images']} images "
                 f"(chance {test['chance']:.3f}); model folder: {out}")
     say(config, f"next: dogbreed models publish {out}")
     return {**metrics, "out_dir": str(out)}
 
 
-def run_fine_tune(prep: Prepared, head: Any, train: Split, checkpoint: Path | None = None) -> dict[str, Any]:
+def run_fine_tune(prep: TrainingData, head: Any, train: Split, checkpoint: Path | None = None) -> dict[str, Any]:
     """Fine-tune a copy of the backbone from `head`; the backbone's starting weights are restored after."""
     start = prep.backbone.model.get_weights()
     feature_model = prep.feature_model
@@ -199,7 +200,7 @@ def default_out_dir(config: TrainConfig, dataset: str) -> Path:
     return Path("var/runs") / f"{dataset}-{config.backbone}-{config.strategy}-{stamp}"
 
 
-def make_card(prep: Prepared, metrics: dict[str, Any], serving: str, name: str) -> dict[str, Any]:
+def make_card(prep: TrainingData, metrics: dict[str, Any], serving: str, name: str) -> dict[str, Any]:
     cfg = prep.config
     card = {
         "name": name, "backbone": cfg.backbone, "weights": cfg.weights,

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from shared.images import load_rgb
-from worker.faces import FaceDetector
+from ml.faces import FaceDetector
 
 
 @pytest.fixture(scope="module")

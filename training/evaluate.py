@@ -6,14 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from worker.models.backbone import load_backbone
-from worker.models.heads import HEAD_FILE, readable
-from worker.training import artifacts
-from worker.training.dataset import Split, load_dataset
-from worker.training.features import DEFAULT_CACHE_DIR, FeatureCache, extract, weights_identity
-from worker.training.head import predict
-from worker.training.metrics import summarize
-from worker.training.plots import report_png
+from shared.settings import Settings
+from ml.backbone import load_backbone
+from ml.imagenet import readable
+from ml.model_folder import HEAD_FILE
+from ml import model_folder
+from training.dataset import Split, load_dataset
+from training.features import FeatureCache, extract, weights_identity
+from training.head_training import predict
+from training.metrics import summarize
+from training.plots import report_png
 
 
 def _images(data_dir: Path, split: str, seed: int, labels: list[str]) -> tuple[Split, list[tuple[str, str]]]:
@@ -36,20 +38,21 @@ def _images(data_dir: Path, split: str, seed: int, labels: list[str]) -> tuple[S
 
 
 def evaluate(model_dir: Path, data_dir: Path, split: str = "test", weights: str | None = None,
-             cache_dir: Path = DEFAULT_CACHE_DIR, out_dir: Path | None = None, quiet: bool = False) -> dict[str, Any]:
+             cache_dir: Path = Settings.feature_cache_dir, out_dir: Path | None = None,
+             quiet: bool = False) -> dict[str, Any]:
     import keras
 
     model_dir = Path(model_dir)
-    card = artifacts.read_card(model_dir)
-    labels = [readable(x) for x in artifacts.read_labels(model_dir)]
+    card = model_folder.read_card(model_dir)
+    labels = [readable(x) for x in model_folder.read_labels(model_dir)]
     if "backbone" not in card:
-        raise artifacts.ModelFolderError(f"{model_dir}: no card.json naming the backbone; was it made by `dogbreed train`?")
+        raise model_folder.ModelFolderError(f"{model_dir}: no card.json naming the backbone; was it made by `dogbreed train`?")
     weights = weights or card.get("weights", "imagenet")
     data, skipped = _images(Path(data_dir), split, int(card.get("seed", 0)), labels)
     backbone = load_backbone(card["backbone"], weights)
-    whole = model_dir / artifacts.MODEL_FILE
+    whole = model_dir / model_folder.MODEL_FILE
     if card.get("serving") == "whole-model" and whole.is_file():
-        from worker.training.finetune import batches
+        from training.finetune import batches
 
         model = keras.models.load_model(whole, compile=False)
         probs = np.concatenate([np.asarray(model(backbone.preprocess(x), training=False))
@@ -64,8 +67,8 @@ def evaluate(model_dir: Path, data_dir: Path, split: str = "test", weights: str 
     out = Path(out_dir or model_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = {"model": str(model_dir), "data": str(data_dir), "split": split, "skipped": skipped, **summary}
-    artifacts.write_json(out / "report.json", report)
-    metrics = artifacts.read_json(model_dir / artifacts.METRICS_FILE)
+    model_folder.write_json(out / "report.json", report)
+    metrics = model_folder.read_json(model_dir / model_folder.METRICS_FILE)
     title = f"{card.get('name', model_dir.name)} on {Path(data_dir).name} ({split})"
     report_png(out / "report.png", summary, metrics, title, labels)
     if not quiet:

@@ -16,12 +16,10 @@ from typing import Sequence
 import numpy as np
 
 from shared.images import ImageError
-from worker.models.backbone import RANDOM_WEIGHTS, Backbone
-from worker.training.dataset import decode, read_bytes
-from worker.training.progress import bar
-
-DEFAULT_CACHE_DIR = Path("var/cache/features")
-
+from shared.files import sha256_file
+from ml.backbone import RANDOM_WEIGHTS, Backbone
+from training.dataset import decode, read_bytes
+from training.progress import bar
 
 def weights_identity(weights: str) -> str:
     """What the features depend on: the file's content for a path, the name otherwise."""
@@ -29,11 +27,7 @@ def weights_identity(weights: str) -> str:
         return "random-" + secrets.token_hex(8)  # each random build differs: never reuse its features
     path = Path(weights).expanduser()
     if path.is_file():
-        digest = hashlib.sha256()
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return "sha256:" + digest.hexdigest()
+        return "sha256:" + sha256_file(path)
     return weights
 
 

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from worker.models import heads
-from worker.models.heads import DOG_FIRST, DOG_LAST, readable
-from worker.training.progress import EpochLog
+from ml.imagenet import DOG_FIRST, DOG_LAST, readable, synonyms
+from training.progress import EpochLog
 
 HEAD_LAYER, SCALE_LAYER = "breeds", "standardise"
 
@@ -21,11 +19,11 @@ def _norm(name: str) -> str:
 @lru_cache(maxsize=1)
 def _imagenet_synonyms() -> dict[str, int]:
     """Every synonym of every ImageNet class -> its index; the dog classes win a clash."""
-    lines = (Path(heads.__file__).parent / "imagenet_labels.txt").read_text(encoding="utf-8").splitlines()
-    order = list(range(DOG_FIRST, DOG_LAST + 1)) + [i for i in range(len(lines)) if not DOG_FIRST <= i <= DOG_LAST]
+    names = synonyms()
+    order = list(range(DOG_FIRST, DOG_LAST + 1)) + [i for i in range(len(names)) if not DOG_FIRST <= i <= DOG_LAST]
     found: dict[str, int] = {}
     for i in order:
-        for synonym in lines[i].split(","):
+        for synonym in names[i]:
             found.setdefault(_norm(synonym), i)
     return found
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from worker.models.backbone import ModelUnavailable, build_classifier, load_backbone
+from ml.backbone import ModelUnavailable, build_classifier, load_backbone
 
 
 @pytest.mark.parametrize("name, feature_dim", [("mobilenet_v2", 1280), ("resnet50", 2048), ("efficientnetv2b0", 1280)])

@@ -1,28 +1,20 @@
 """The classification pipeline as pure functions: arrays in, dataclasses out; no session, no Celery.
 
-prepare (per image, CPU threads: faces + resize)  ->  forward (per batch: ONE backbone pass + head)
-->  interpret (per image: dog / human / neither, top-5, sentence).
+to_input (per image: resize) -> forward (per batch: ONE backbone pass + head) -> faces (per image)
+-> interpret (per image: dog / human / neither, top-5, sentence). The worker runs these steps on
+its threads (worker/runtime.py); tests drive that same path.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from worker.faces import FaceDetector
-from worker.models.backbone import Backbone
-from worker.models.heads import DOG_FIRST, DOG_LAST, imagenet_labels, top_k
-from worker.preprocess import to_input
-
-
-
-class Head(Protocol):
-    name: str
-    version: str | None
-    labels: list[str]
-
-    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray: ...
+from ml.backbone import Backbone
+from ml.faces import FaceDetector
+from ml.heads import Head
+from ml.imagenet import DOG_FIRST, DOG_LAST, imagenet_labels, top_k
 
 
 @dataclass
@@ -34,14 +26,6 @@ class Models:
 
     def describe(self) -> dict[str, Any]:
         return {**self.backbone.describe(), "head": self.head.name, "model_version": self.head.version}
-
-
-@dataclass
-class Prepared:
-    """One image made ready for the batch: its network input and its face boxes."""
-
-    input: np.ndarray
-    faces: list[dict[str, int]]
 
 
 @dataclass
@@ -65,10 +49,6 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def prepare(rgb: np.ndarray, models: Models, full_size: tuple[int, int] | None = None) -> Prepared:
-    return Prepared(input=to_input(rgb, models.backbone.input_size), faces=models.faces.detect(rgb, full_size))
 
 
 def forward(inputs: np.ndarray, models: Models) -> list[Outputs]:
@@ -121,12 +101,3 @@ def interpret(faces: list[dict[str, int]], outputs: Outputs, models: Models) -> 
         imagenet_top=imagenet_top,
         model=models.describe(),
     )
-
-
-def classify(images: list[np.ndarray], models: Models) -> list[Result]:
-    """Whole pipeline on a list of RGB arrays, one forward pass for all of them."""
-    if not images:
-        return []
-    prepared = [prepare(img, models) for img in images]
-    outputs = forward(np.stack([p.input for p in prepared]), models)
-    return [interpret(p.faces, o, models) for p, o in zip(prepared, outputs)]

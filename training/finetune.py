@@ -8,9 +8,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from worker.training.dataset import read_image
-from worker.training.progress import EpochLog
-from worker.training.schedules import FineTuneConfig, group_rates, layer_groups, slanted_triangular, unfrozen_groups
+from training.dataset import read_image
+from training.progress import EpochLog
+from training.schedules import FineTuneConfig, group_rates, layer_groups, slanted_triangular, unfrozen_groups
 
 
 def batches(paths: Sequence[Path], labels: Sequence[int], size: int, batch_size: int,

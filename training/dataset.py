@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from shared.images import ImageError, load_rgb
-from worker.models.heads import readable
-from worker.preprocess import to_input
+from ml.imagenet import readable
+from ml.preprocess import to_input
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "val", "validation"), "test": ("test",)}

@@ -5,12 +5,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.training import artifacts
-from worker.training.dataset import fraction
-from worker.training.head import predict
-from worker.training.metrics import top_k_accuracy
-from worker.training.plots import data_size_png
-from worker.training.train import TrainConfig, fit_head, prepare, run_fine_tune, say
+from ml import model_folder
+from training.dataset import fraction
+from training.head_training import predict
+from training.metrics import top_k_accuracy
+from training.plots import data_size_png
+from training.train import TrainConfig, fit_head, prepare, run_fine_tune, say
 
 DEFAULT_FRACTIONS = (1.0, 0.5, 0.2, 0.1)
 
@@ -43,7 +43,7 @@ def data_size(config: TrainConfig, fractions: tuple[float, ...] = DEFAULT_FRACTI
             say(config, f"{share:>5.0%} ({len(subset)} images) fine-tuning:        test top-1 {result['test']['top1']:.3f}")
     out = Path(out_dir or Path("var/experiments") / f"data-size-{prep.dataset.name}-{config.backbone}")
     out.mkdir(parents=True, exist_ok=True)
-    artifacts.write_json(out / "data_size.json", {"dataset": prep.dataset.name, "backbone": config.backbone,
+    model_folder.write_json(out / "data_size.json", {"dataset": prep.dataset.name, "backbone": config.backbone,
                                                   "weights": config.weights, "test_images": int(len(y_test)),
                                                   "rows": rows})
     data_size_png(out / "data_size.png", rows, f"{prep.dataset.name}: {config.backbone} ({len(y_test)} test images)")

@@ -1,0 +1,66 @@
+"""Breed heads: the ImageNet dog classes out of the box, or a trained head on the pooled features."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ml import model_folder
+from ml.imagenet import DOG_FIRST, DOG_LAST, imagenet_labels, readable
+
+
+class Head(Protocol):
+    name: str
+    version: str | None
+    labels: list[str]
+
+    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class ImageNetDogHead:
+    """118 breeds straight from the ImageNet classifier: answers before any breed head is trained."""
+
+    name: str = "imagenet-dogs"
+    version: str | None = None
+    labels: list[str] = field(default_factory=lambda: [readable(n) for n in imagenet_labels()[DOG_FIRST:DOG_LAST + 1]])
+
+    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
+        dogs = probs[:, DOG_FIRST:DOG_LAST + 1].astype(np.float64)
+        return dogs / np.maximum(dogs.sum(axis=1, keepdims=True), 1e-12)
+
+
+@dataclass
+class TrainedHead:
+    """A dense softmax trained on this backbone's pooled features (see `dogbreed train`)."""
+
+    name: str
+    version: str
+    labels: list[str]
+    model: Any
+
+    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(features, training=False), dtype=np.float64)
+
+
+class FineTunedModel(TrainedHead):
+    """A fine-tuned whole network (image -> breeds): its tuned backbone is not the frozen one, so it
+    costs a second forward pass on the batch; the frozen backbone still answers dog or not."""
+
+    def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model(images, training=False), dtype=np.float64)
+
+
+def load_trained_head(folder: Path, version: str, feature_dim: int) -> TrainedHead:
+    """The head on the frozen features, or, when the card says so, the whole fine-tuned model."""
+    labels = model_folder.read_labels(folder)
+    names = [readable(x) for x in labels]
+    if model_folder.serves_whole_model(folder):
+        whole = model_folder.load_keras(folder / model_folder.MODEL_FILE)
+        model_folder.check_whole_model(folder, whole, labels, None)
+        return FineTunedModel(name=f"fine-tuned:{version}", version=version, labels=names, model=whole)
+    head = model_folder.load_keras(folder / model_folder.HEAD_FILE)
+    model_folder.check_head(folder, head, labels, feature_dim)
+    return TrainedHead(name=f"trained:{version}", version=version, labels=names, model=head)

@@ -1,0 +1,23 @@
+"""Settings read once from the environment, and handed to child processes through to_env()."""
+from pathlib import Path
+
+import pytest
+
+from shared.settings import Settings, SettingsError
+
+
+def test_to_env_gives_the_same_settings_back():
+    settings = Settings.from_env({}).with_(
+        broker_url="redis://127.0.0.1:6379/3", backbone="mobilenet_v2", xla=True, auth_required=False,
+        flower_user="ops", flower_password="pw", feature_cache_dir=Path("/tmp/features"), max_batch=4)
+    assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_the_feature_cache_follows_the_var_dir():
+    assert Settings.from_env({"DOGBREED_VAR_DIR": "/srv/db"}).feature_cache_dir == Path("/srv/db/cache/features")
+    assert Settings.from_env({"DOGBREED_FEATURE_CACHE_DIR": "/fast"}).feature_cache_dir == Path("/fast")
+
+
+def test_a_bad_value_names_the_variable_and_the_fix():
+    with pytest.raises(SettingsError, match="DOGBREED_MAX_BATCH='many' is not a whole number; set it to e.g. 16"):
+        Settings.from_env({"DOGBREED_MAX_BATCH": "many"})

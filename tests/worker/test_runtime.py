@@ -1,0 +1,51 @@
+"""The worker's own path (announce -> decode -> shared batch -> faces -> interpret), without Celery:
+answers do not depend on which images share a forward pass."""
+import threading
+
+import pytest
+
+from tests.helpers import images as make
+from worker.runtime import Runtime
+
+
+@pytest.fixture
+def runtime(make_settings):
+    runtime = Runtime(make_settings(max_batch=8, max_batch_delay_ms=2000))
+    runtime.setup()
+    yield runtime
+    runtime.close()
+
+
+def classify_together(runtime: Runtime, images: list) -> list:
+    """Each image on its own task thread, as Celery's threads pool runs them."""
+    results, ready = [None] * len(images), threading.Barrier(len(images))
+
+    def task(i: int) -> None:
+        with runtime.announce() as announced:
+            ready.wait()  # every image is announced before any is submitted: they share one batch
+            results[i] = runtime.classify(images[i], images[i].shape[1::-1], announced)
+
+    threads = [threading.Thread(target=task, args=(i,)) for i in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def test_batched_answers_equal_one_at_a_time_answers(runtime):
+    images = [make.rgb_array(80 + 10 * i, 60, seed=i) for i in range(5)]
+    batched = classify_together(runtime, images)
+    single = [runtime.classify(img, img.shape[1::-1]) for img in images]
+    assert [r.batch_size for r in batched] == [5] * 5, "five announced images share one forward pass"
+    assert [r.batch_size for r in single] == [1] * 5
+    for b, s in zip(batched, single):
+        assert b.kind == s.kind and [x["breed"] for x in b.breeds] == [x["breed"] for x in s.breeds]
+        assert b.dog_score == pytest.approx(s.dog_score, abs=1e-5)
+        assert [x["label"] for x in b.imagenet_top] == [x["label"] for x in s.imagenet_top]
+
+
+def test_result_names_the_models_that_answered(runtime):
+    result = runtime.classify(make.rgb_array(), (64, 64))
+    assert result.model == {"backbone": "tiny", "weights": "random", "head": "imagenet-dogs", "model_version": None}
+    assert result.kind in ("dog", "human", "neither") and result.sentence

@@ -1,0 +1,88 @@
+"""The models one worker process serves: loaded once at start, the breed head swapped while it runs.
+
+The maintenance thread reads which version is active and calls `follow()`; loading the new head
+happens there too. The inference thread only reads `models`, which is replaced whole, never mutated,
+so a batch in flight keeps the head it started with and never waits on the database or a disk.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ml.backbone import ModelUnavailable, load_backbone
+from ml.faces import FaceDetector
+from ml.heads import ImageNetDogHead, load_trained_head
+from ml.pipeline import Models, forward
+from ml.registry import IMAGENET
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelHolder:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.models: Models | None = None
+        self.error: str | None = None  # why the models could not load; each job reports it
+
+    def load(self) -> None:
+        """Load every model once; remember (not raise) a loading error so jobs can report it."""
+        _configure_tensorflow(self.settings.precision)
+        try:
+            backbone = load_backbone(self.settings.backbone, self.settings.backbone_weights)
+            backbone.jit = self.settings.xla
+            self.models = Models(backbone=backbone, head=ImageNetDogHead(), faces=FaceDetector(),
+                                 dog_rule=self.settings.dog_rule)
+            size = backbone.input_size
+            forward(np.zeros((1, size, size, 3), np.float32), self.models)  # warm-up: trace the graph now
+        except ModelUnavailable as exc:
+            self.error = str(exc)
+            log.error("models unavailable, jobs will fail until fixed: %s", exc)
+
+    def current(self) -> Models:
+        if self.models is None:
+            raise ModelUnavailable(self.error or "models are not loaded")
+        return self.models
+
+    def follow(self, version: str | None, backbone: str | None) -> None:
+        """Serve the active version (None: the ImageNet dog classes); a head that cannot load is logged
+        and the current one kept."""
+        models = self.models
+        if models is None or version == models.head.version:
+            return
+        if version is None:
+            head = ImageNetDogHead()
+        elif backbone != models.backbone.name:
+            log.error("model %s was trained on %s but this worker runs %s; keeping %s",
+                      version, backbone, models.backbone.name, models.head.name)
+            return
+        else:
+            try:
+                head = load_trained_head(self.settings.model_dir / version, version, models.backbone.feature_dim)
+            except Exception as exc:
+                log.error("could not load model %s: %s", version, exc)
+                return
+        self.models = replace(models, head=head)
+        log.info("breed head is now %s", head.name if version else IMAGENET)
+
+    def describe(self) -> dict[str, Any]:
+        return self.models.describe() if self.models else {"error": self.error}
+
+
+def _configure_tensorflow(precision: str) -> None:
+    """GPU memory growth, so a pinned worker takes what it uses rather than the whole card;
+    mixed precision (DOGBREED_PRECISION) for models built here (saved files keep their own dtypes)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_global_policy(precision)
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass

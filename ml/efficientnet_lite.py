@@ -17,11 +17,14 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ml.torch_pickle import load_state_dict
+
+if TYPE_CHECKING:  # keras loads lazily: importing this module must not start TensorFlow
+    import keras
 
 INPUT_SIZE = 260
 FEATURE_DIM = 1280
@@ -61,7 +64,7 @@ def stages() -> list[tuple[int, int, int, int, int]]:
             for i, (k, s, e, f, r) in enumerate(BASE_STAGES)]
 
 
-def build_lite2(weights: dict[str, np.ndarray] | None) -> Any:
+def build_lite2(weights: dict[str, np.ndarray] | None) -> keras.Model:
     """The Lite2 ImageNet classifier on preprocessed 260x260x3 input; random weights when None."""
     import keras
     from keras import layers
@@ -119,7 +122,7 @@ def keras_weights(state: dict[str, np.ndarray]) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def _set_weights(model: Any, state: dict[str, np.ndarray]) -> None:
+def _set_weights(model: keras.Model, state: dict[str, np.ndarray]) -> None:
     """Every weighted layer must get exactly its tensors: a silent half-load would give wrong answers."""
     try:
         by_layer = keras_weights(state)
@@ -132,7 +135,8 @@ def _set_weights(model: Any, state: dict[str, np.ndarray]) -> None:
     for name, arrays in by_layer.items():
         expected = [tuple(w.shape) for w in weighted[name].weights]
         if [a.shape for a in arrays] != expected:
-            raise ValueError(f"Lite2 layer {name}: state dict gives {[a.shape for a in arrays]}, model wants {expected}")
+            got = [a.shape for a in arrays]
+            raise ValueError(f"Lite2 layer {name}: state dict gives {got}, model wants {expected}")
         weighted[name].set_weights(arrays)
 
 
@@ -151,14 +155,14 @@ def wheel_weights_path() -> Path:
     return path
 
 
-def _cached(path: Path) -> Any | None:
+def _cached(path: Path) -> keras.Model | None:
     """The cached classifier when it loads and has Lite2's shape; None means build it again."""
     import keras
 
     try:
         model = keras.models.load_model(path, compile=False)
         pooled = model.get_layer("avg_pool").output.shape[-1]
-    except Exception:  # a truncated or foreign file is rebuilt, not trusted
+    except Exception:  # noqa: BLE001 - a truncated or foreign file is rebuilt, not trusted
         return None
     if tuple(model.input.shape[1:]) != (INPUT_SIZE, INPUT_SIZE, 3) or model.output.shape[-1] != 1000 \
             or pooled != FEATURE_DIM:
@@ -166,7 +170,7 @@ def _cached(path: Path) -> Any | None:
     return model
 
 
-def load_lite2(cache_dir: Path) -> Any:
+def load_lite2(cache_dir: Path) -> keras.Model:
     """The Lite2 classifier: from cache_dir when cached, else built from the wheel and cached there."""
     cache_dir = Path(cache_dir)
     target = cache_dir / CACHE_NAME

@@ -118,7 +118,7 @@ class _StateDictUnpickler(pickle.Unpickler):
         view = pid[5] if len(pid) == 6 else None
         if view is None:
             return root
-        view_key, view_offset, view_numel = view
+        _view_key, view_offset, view_numel = view
         return _StorageRef(key, root.dtype, int(view_numel), int(view_offset))
 
 

@@ -93,7 +93,7 @@ def _train_config(args: argparse.Namespace, settings: Settings):
     return TrainConfig(data_dir=args.data_dir, backbone=args.backbone or settings.backbone,
                        weights=args.weights or settings.backbone_weights,
                        strategy=getattr(args, "strategy", "feature-extraction"), out_dir=getattr(args, "out", None),
-                       cache_dir=args.cache_dir or settings.feature_cache_dir, prior=args.prior,
+                       cache_dir=args.cache_dir or settings.feature_cache_dir, model_dir=settings.model_dir, prior=args.prior,
                        epochs=args.epochs, patience=args.patience, lr=args.lr, dropout=args.dropout,
                        seed=args.seed, finetune=finetune)
 

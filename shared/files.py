@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import requests
+if TYPE_CHECKING:
+    import requests
 
 CHUNK = 1 << 20
 
@@ -28,6 +30,8 @@ def sha256_file(path: Path) -> str:
 def download(url: str, target: Path, sha256: str | None = None, timeout: float = 60) -> Path:
     """Fetch into target.part, resuming from its size with an HTTP Range; verify, then rename."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    import requests  # here, not at import: light commands that only hash files start faster
+
     part = target.with_name(target.name + ".part")
     try:
         _transfer(url, part, target.name, timeout)
@@ -45,6 +49,7 @@ def download(url: str, target: Path, sha256: str | None = None, timeout: float =
 
 
 def _transfer(url: str, part: Path, label: str, timeout: float) -> None:
+    import requests
     from tqdm import tqdm
 
     have = part.stat().st_size if part.exists() else 0
@@ -70,7 +75,7 @@ def _transfer(url: str, part: Path, label: str, timeout: float) -> None:
                                  "run the same command again to resume")
 
 
-def _total(response: requests.Response, have: int) -> int | None:
+def _total(response: "requests.Response", have: int) -> int | None:
     if response.status_code == 206 and "/" in response.headers.get("Content-Range", ""):
         size = response.headers["Content-Range"].rsplit("/", 1)[1]
         return int(size) if size.isdigit() else None

@@ -6,7 +6,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-BACKBONES = ("resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
+BACKBONES = ("efficientnet_lite2", "resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
+FACE_DETECTORS = ("yunet", "haar")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
@@ -47,7 +48,7 @@ class Settings:
     storage_dir: Path = Path("var/images")
     model_dir: Path = Path("var/models")
     feature_cache_dir: Path = Path("var/cache/features")
-    backbone: str = "resnet50"
+    backbone: str = "efficientnet_lite2"
     backbone_weights: str = "imagenet"
     dog_rule: str = "mass"
     xla: bool = False
@@ -75,7 +76,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
         var_dir = Path(env.get("DOGBREED_VAR_DIR") or "var")
-        backbone = (env.get("DOGBREED_BACKBONE") or "resnet50").lower()
+        backbone = (env.get("DOGBREED_BACKBONE") or cls.backbone).lower()
         if backbone not in BACKBONES:
             raise SettingsError(
                 f"DOGBREED_BACKBONE={backbone!r} is not known; choose one of {', '.join(BACKBONES)}"

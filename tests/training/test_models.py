@@ -108,9 +108,8 @@ def test_activate_refuses_an_unknown_version_and_can_go_back_to_imagenet(trained
 
 @pytest.mark.parametrize("argv", [["models", "list"], ["models", "activate", "x"]])
 def test_models_commands_never_load_tensorflow(cli_env, argv):
-    code = ("import sys, time; t = time.perf_counter(); from cli.main import main; rc = main(%r); "
-            "print(time.perf_counter() - t, 'tensorflow' in sys.modules, 'keras' in sys.modules)" % argv)
+    """They answer at once: no TensorFlow, Keras or OpenCV (their start-up time is bench/cli_start.py's)."""
+    code = ("import sys; from cli.main import main; rc = main(%r); "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules, 'cv2' in sys.modules)" % argv)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    seconds, tf_loaded, keras_loaded = out.split()[-3:]
-    assert tf_loaded == "False" and keras_loaded == "False"
-    assert float(seconds) < 1.0
+    assert out.split()[-3:] == ["False", "False", "False"]

@@ -47,5 +47,6 @@ def test_batched_answers_equal_one_at_a_time_answers(runtime):
 
 def test_result_names_the_models_that_answered(runtime):
     result = runtime.classify(make.rgb_array(), (64, 64))
-    assert result.model == {"backbone": "tiny", "weights": "random", "head": "imagenet-dogs", "model_version": None}
+    assert result.model == {"backbone": "tiny", "weights": "random", "head": "imagenet-dogs", "model_version": None,
+                            "faces": "haar"}
     assert result.kind in ("dog", "human", "neither") and result.sentence

@@ -24,7 +24,7 @@ def test_every_dog_class_and_nothing_else():
 
 def test_names_are_unique_non_empty_and_capitalised():
     names = list(COMMON_NAMES.values())
-    assert len(set(n.casefold() for n in names)) == 118
+    assert len({n.casefold() for n in names}) == 118
     assert all(n and n == n.strip() and n[0].isupper() and "_" not in n for n in names)
 
 

@@ -13,7 +13,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.yunet import MODEL_NAME, MODEL_SHA256, MODEL_SIZE, MODEL_URL, FaceModelUnavailable, YuNetDetector, resolve_model
+from ml.yunet import (
+    MODEL_NAME,
+    MODEL_SHA256,
+    MODEL_SIZE,
+    MODEL_URL,
+    FaceModelUnavailable,
+    YuNetDetector,
+    resolve_model,
+)
 from shared.images import load_rgb
 from tests.helpers.services import REAL_MODELS
 

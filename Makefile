@@ -26,8 +26,10 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)  ## the benchmarks in bench/, each printing ratios against a same-run baseline
+	$(BIN)/python bench/cli_start.py
+	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/train_cache.py
-	$(BIN)/python bench/e2e_vs_raw.py --backbone mobilenet_v2 --batch 16 --jobs 160
+	$(BIN)/python bench/e2e_vs_raw.py --backbone efficientnet_lite2 --weights imagenet --batch 16 --jobs 160
 
 lint: $(STAMP)  ## ruff (installed by the dev extra)
 	$(BIN)/ruff check .

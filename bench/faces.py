@@ -19,13 +19,9 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml.yunet import YuNetDetector
-from shared.images import load_rgb
-
-try:
-    from ml.faces import FaceDetector
-except ImportError:  # before issue 8's move
-    from worker.faces import FaceDetector
+from ml.faces import FaceDetector  # noqa: E402
+from ml.yunet import YuNetDetector  # noqa: E402
+from shared.images import load_rgb  # noqa: E402
 
 BORDERS = {"constant": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101}
 

@@ -103,7 +103,8 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         say("bare Celery baseline skipped: pass --broker-url or set DOGBREED_BROKER_URL")
 
     say(f"raw model in this process: {backbone} ({weights}), batches of {batch_size}")
-    raw_figures = raw.measure(images, backbone, weights, batch_size)
+    raw_figures = raw.measure(images, backbone, weights, batch_size, settings,
+                              service_model.get("faces", settings.face_detector))
     return figures(e2e, idle, noop, bare, raw_figures, {**service_model, "backbone": backbone, "weights": weights},
                    batch_size, concurrency)
 

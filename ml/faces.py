@@ -1,14 +1,27 @@
-"""Human faces with OpenCV's Haar cascade, run on a copy at most 640 px on the long side."""
+"""Human faces: YuNet (ml/yunet.py) by default, OpenCV's Haar cascade as the fallback.
+
+The Haar cascade ships inside the OpenCV wheel, so a worker always has a face detector; it runs on
+a copy at most 640 px on the long side.
+"""
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
 
 CASCADE = "haarcascade_frontalface_alt.xml"
-DETECT_MAX_SIDE = 640
+DETECT_MAX_SIDE = 640  # the largest copy any detector looks at: images are decoded no larger for it
+log = logging.getLogger(__name__)
+
+
+class Faces(Protocol):
+    name: str
+
+    def detect(self, rgb: np.ndarray, full_size: tuple[int, int] | None = None) -> list[dict[str, int]]: ...
 
 
 class FaceDetector:
@@ -45,3 +58,18 @@ class FaceDetector:
             {"x": round(x * fx), "y": round(y * fy), "w": round(w * fx), "h": round(h * fy)}
             for (x, y, w, h) in (boxes if len(boxes) else [])
         ]
+
+
+def load_face_detector(kind: str, model_path: str | None, model_dir: Path,
+                       download: Callable[[str, Path, str], Path] | None) -> Faces:
+    """The configured detector; YuNet falls back to Haar, with one clear warning, when its model
+    file can be neither found nor downloaded."""
+    if kind == "haar":
+        return FaceDetector()
+    from ml.yunet import FaceModelUnavailable, YuNetDetector, resolve_model
+
+    try:
+        return YuNetDetector(resolve_model(model_path, model_dir, download))
+    except FaceModelUnavailable as exc:
+        log.warning("YuNet face detector unavailable, using the Haar cascade instead: %s", exc)
+        return FaceDetector()

@@ -8,7 +8,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from ml import model_folder
-from ml.imagenet import DOG_FIRST, DOG_LAST, imagenet_labels, readable
+from ml.breed_names import common_name
+from ml.imagenet import DOG_FIRST, DOG_LAST, readable
 
 
 class Head(Protocol):
@@ -21,11 +22,12 @@ class Head(Protocol):
 
 @dataclass
 class ImageNetDogHead:
-    """118 breeds straight from the ImageNet classifier: answers before any breed head is trained."""
+    """118 breeds straight from the ImageNet classifier, under the names owners use: answers before
+    any breed head is trained (the raw ImageNet labels stay in a result's imagenet_top)."""
 
     name: str = "imagenet-dogs"
     version: str | None = None
-    labels: list[str] = field(default_factory=lambda: [readable(n) for n in imagenet_labels()[DOG_FIRST:DOG_LAST + 1]])
+    labels: list[str] = field(default_factory=lambda: [common_name(i) for i in range(DOG_FIRST, DOG_LAST + 1)])
 
     def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
         dogs = probs[:, DOG_FIRST:DOG_LAST + 1].astype(np.float64)

@@ -71,6 +71,8 @@ def resolve_model(
 class YuNetDetector:
     """Thread-safe: each thread gets its own FaceDetectorYN, since setInputSize mutates it."""
 
+    name = "yunet"
+
     def __init__(
         self,
         model_path: str | Path,

@@ -50,6 +50,8 @@ class Settings:
     feature_cache_dir: Path = Path("var/cache/features")
     backbone: str = "efficientnet_lite2"
     backbone_weights: str = "imagenet"
+    face_detector: str = "yunet"
+    face_model: str | None = None  # a YuNet .onnx file; default: the official one, fetched into model_dir
     dog_rule: str = "mass"
     xla: bool = False
     precision: str = "float32"
@@ -81,6 +83,9 @@ class Settings:
             raise SettingsError(
                 f"DOGBREED_BACKBONE={backbone!r} is not known; choose one of {', '.join(BACKBONES)}"
             )
+        face_detector = (env.get("DOGBREED_FACE_DETECTOR") or cls.face_detector).lower()
+        if face_detector not in FACE_DETECTORS:
+            raise SettingsError(f"DOGBREED_FACE_DETECTOR={face_detector!r}: use 'yunet' (default) or 'haar'")
         dog_rule = (env.get("DOGBREED_DOG_RULE") or "mass").lower()
         if dog_rule not in ("mass", "top1"):
             raise SettingsError(f"DOGBREED_DOG_RULE={dog_rule!r}: use 'mass' (default) or 'top1'")
@@ -96,6 +101,8 @@ class Settings:
             feature_cache_dir=Path(env.get("DOGBREED_FEATURE_CACHE_DIR") or var_dir / "cache" / "features"),
             backbone=backbone,
             backbone_weights=env.get("DOGBREED_BACKBONE_WEIGHTS") or "imagenet",
+            face_detector=face_detector,
+            face_model=env.get("DOGBREED_FACE_MODEL") or None,
             dog_rule=dog_rule,
             xla=_bool(env, "DOGBREED_XLA", False),
             precision=precision,
@@ -129,6 +136,7 @@ class Settings:
             "DOGBREED_FEATURE_CACHE_DIR": str(self.feature_cache_dir),
             "DOGBREED_BACKBONE": self.backbone,
             "DOGBREED_BACKBONE_WEIGHTS": self.backbone_weights,
+            "DOGBREED_FACE_DETECTOR": self.face_detector,
             "DOGBREED_DOG_RULE": self.dog_rule,
             "DOGBREED_XLA": _flag(self.xla),
             "DOGBREED_PRECISION": self.precision,
@@ -149,7 +157,7 @@ class Settings:
             "DOGBREED_FLOWER_PORT": str(self.flower_port),
             "DOGBREED_HOST": self.host,
         }
-        optional = {"DOGBREED_BROKER_URL": self.broker_url, "DOGBREED_FLOWER_USER": self.flower_user,
+        optional = {"DOGBREED_BROKER_URL": self.broker_url, "DOGBREED_FACE_MODEL": self.face_model, "DOGBREED_FLOWER_USER": self.flower_user,
                     "DOGBREED_FLOWER_PASSWORD": self.flower_password}
         return {**env, **{name: value for name, value in optional.items() if value}}
 

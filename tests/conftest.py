@@ -95,6 +95,11 @@ def empty_postgres_url(postgres_server):
 
 
 # ---- settings, app, worker -----------------------------------------------------------------
+# The team's YuNet file where the checkout has it; elsewhere the Haar cascade, never a download.
+_YUNET = REAL_MODELS / "face_detection_yunet_2026may.onnx"
+TEST_FACES = {"face_detector": "yunet", "face_model": str(_YUNET)} if _YUNET.is_file() else {"face_detector": "haar"}
+
+
 @pytest.fixture
 def make_settings(tmp_path, database_url):
     from shared.settings import Settings
@@ -107,6 +112,7 @@ def make_settings(tmp_path, database_url):
             model_dir=tmp_path / "models",
             backbone="tiny",
             backbone_weights="random",
+            **TEST_FACES,
             secret_key="test-secret",
             auth_required=False,
         )

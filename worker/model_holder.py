@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 
 from ml.backbone import ModelUnavailable, load_backbone
-from ml.faces import FaceDetector
+from ml.faces import load_face_detector
 from ml.heads import ImageNetDogHead, load_trained_head
 from ml.pipeline import Models, forward
 from ml.registry import IMAGENET
+from shared.files import download
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ class ModelHolder:
         try:
             backbone = load_backbone(self.settings.backbone, self.settings.backbone_weights, self.settings.model_dir)
             backbone.jit = self.settings.xla
-            self.models = Models(backbone=backbone, head=ImageNetDogHead(), faces=FaceDetector(),
+            faces = load_face_detector(self.settings.face_detector, self.settings.face_model,
+                                       self.settings.model_dir, download)
+            self.models = Models(backbone=backbone, head=ImageNetDogHead(), faces=faces,
                                  dog_rule=self.settings.dog_rule)
             size = backbone.input_size
             forward(np.zeros((1, size, size, 3), np.float32), self.models)  # warm-up: trace the graph now

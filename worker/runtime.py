@@ -67,14 +67,14 @@ class Runtime:
         start = time.perf_counter()
         share: BatchShare = self.batcher.submit(to_input(rgb, models.backbone.input_size), announced).result(timeout=600)
         waited_ms = _ms_since(start)
-        start = time.perf_counter()
-        dog, _ = is_dog(share.outputs.imagenet, share.models.dog_rule)
-        faces = [] if dog else share.models.faces.detect(rgb, full_size)
-        faces_ms = _ms_since(start)
+        stages = {"queue": round(max(0.0, waited_ms - share.model_ms), 2), "model": share.model_ms}
+        faces: list[dict[str, int]] = []
+        if not is_dog(share.outputs.imagenet, share.models.dog_rule)[0]:
+            start = time.perf_counter()
+            faces = share.models.faces.detect(rgb, full_size)
+            stages["faces"] = _ms_since(start)
         result = interpret(faces, share.outputs, share.models)
-        result.batch_size = share.batch_size
-        result.stages_ms = {"queue": round(max(0.0, waited_ms - share.model_ms), 2), "model": share.model_ms,
-                            "faces": faces_ms}
+        result.batch_size, result.stages_ms = share.batch_size, stages
         return result
 
     def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:

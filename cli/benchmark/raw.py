@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from statistics import median
 from typing import Any
 
 import numpy as np
+
+from shared.settings import Settings
 
 
 @dataclass
@@ -19,7 +22,7 @@ class RawFigures:
     batched_images_per_s: float
     single_images_per_s: float
     single_latency_ms: float  # median of one image: decode + resize + a forward pass of one
-    faces_ms_per_image: float  # what the service adds per image beside the model (Haar cascade)
+    faces_ms_per_image: float  # the service's face detector on one image (it runs on the non-dogs only)
     pipeline_images_per_s: float  # batched, with the face detector too: the whole job's models
     device: str
 
@@ -43,10 +46,10 @@ def device_name() -> str:
 
 
 class RawModel:
-    def __init__(self, backbone: str, weights: str, max_pixels: int = 50_000_000) -> None:
+    def __init__(self, backbone: str, weights: str, model_dir: Path, max_pixels: int = 50_000_000) -> None:
         from ml.backbone import load_backbone
 
-        self.backbone = load_backbone(backbone, weights)
+        self.backbone = load_backbone(backbone, weights, model_dir)
         self.max_pixels = max_pixels
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -56,15 +59,18 @@ class RawModel:
         return load_rgb(data, self.max_pixels, max_side=DETECT_MAX_SIDE)
 
     def infer(self, images: list[bytes], faces: Any = None) -> None:
-        """Decode + resize every image (and find faces if given a detector), then ONE forward pass."""
+        """Decode + resize every image, ONE forward pass, then (given a detector) faces where the
+        backbone saw no dog, as the worker does."""
+        from ml.pipeline import is_dog
         from ml.preprocess import to_input
 
         decoded = [self.decode(data) for data in images]
-        if faces is not None:
-            for rgb in decoded:
-                faces.detect(rgb)
         batch = np.stack([to_input(rgb, self.backbone.input_size) for rgb in decoded])
-        self.backbone(self.backbone.preprocess(batch))
+        probs, _ = self.backbone(self.backbone.preprocess(batch))
+        if faces is not None:
+            for rgb, row in zip(decoded, probs):
+                if not is_dog(row, "mass")[0]:
+                    faces.detect(rgb)
 
     def batched(self, images: list[bytes], batch_size: int, faces: Any = None) -> float:
         """Images per second over all images, in batches of `batch_size` (after a warm-up batch)."""
@@ -92,11 +98,14 @@ class RawModel:
         return (time.perf_counter() - start) * 1000 / len(decoded)
 
 
-def measure(images: list[bytes], backbone: str, weights: str, batch_size: int, few: int = 48) -> RawFigures:
+def measure(images: list[bytes], backbone: str, weights: str, batch_size: int, settings: Settings,
+            faces_kind: str, few: int = 48) -> RawFigures:
     """Backbone batched over every image; one at a time, faces, and the whole pipeline on a few."""
-    from ml.faces import FaceDetector
+    from ml.faces import load_face_detector
+    from shared.files import download
 
-    model, faces = RawModel(backbone, weights), FaceDetector()
+    model = RawModel(backbone, weights, settings.model_dir)
+    faces = load_face_detector(faces_kind, settings.face_model, settings.model_dir, download)
     batched = model.batched(images, batch_size)
     subset = images[:max(1, min(few, len(images)))]
     single_rate, single_ms = model.single(subset)

@@ -18,6 +18,9 @@ def test_dog_rules():
     probs[500:530] = 0.3 / 30
     assert is_dog(probs, "mass") == (True, pytest.approx(0.4))
     assert is_dog(probs, "top1")[0] is False
+    face = np.full(1000, 0.8 / 882)        # a face: ImageNet has no person class, every class is small
+    face[DOG_FIRST:DOG_FIRST + 118] = 0.2 / 118
+    assert is_dog(face, "mass") == (False, pytest.approx(0.2)), "a small dog mass is no dog, however flat the rest"
 
 
 def test_real_weights_tell_dogs_humans_and_others(real_data, real_models):

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from shared.images import load_rgb
 from tests.helpers import images as make
 from worker.runtime import Runtime
 
@@ -45,8 +46,24 @@ def test_batched_answers_equal_one_at_a_time_answers(runtime):
         assert [x["label"] for x in b.imagenet_top] == [x["label"] for x in s.imagenet_top]
 
 
+def test_faces_are_looked_for_only_where_the_backbone_saw_no_dog(make_settings, real_data, real_models):
+    """A dog's answer cannot change with faces, so its job skips the face pass (its stages say so)."""
+    weights = str(real_models / "mobilenet_v2_imagenet.keras")
+    runtime = Runtime(make_settings(backbone="mobilenet_v2", backbone_weights=weights))
+    runtime.setup()
+    try:
+        dog = load_rgb(sorted((real_data / "dogs" / "Dalmatian").glob("*"))[0].read_bytes(), 10**8, 640)
+        human = load_rgb(sorted((real_data / "humans").glob("deepface__*"))[0].read_bytes(), 10**8, 640)
+        dog_result = runtime.classify(dog, dog.shape[1::-1])
+        human_result = runtime.classify(human, human.shape[1::-1])
+    finally:
+        runtime.close()
+    assert dog_result.kind == "dog" and "faces" not in dog_result.stages_ms
+    assert human_result.kind == "human" and human_result.faces and "faces" in human_result.stages_ms
+
+
 def test_result_names_the_models_that_answered(runtime):
     result = runtime.classify(make.rgb_array(), (64, 64))
     assert result.model == {"backbone": "tiny", "weights": "random", "head": "imagenet-dogs", "model_version": None,
-                            "faces": "haar"}
+                            "faces": runtime.settings.face_detector}
     assert result.kind in ("dog", "human", "neither") and result.sentence

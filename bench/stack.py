@@ -27,9 +27,9 @@ def _wait_ready(proc: subprocess.Popen, url: str, log: Path, timeout_s: float) -
         if proc.poll() is not None:
             raise RuntimeError(f"dogbreed up exited ({proc.returncode}):\n{log.read_text(errors='replace')[-4000:]}")
         try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+            if requests.get(f"{url}/readyz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
             pass
         time.sleep(0.5)
     raise RuntimeError(f"dogbreed up not ready after {timeout_s}s:\n{log.read_text(errors='replace')[-4000:]}")

@@ -58,6 +58,12 @@ class Settings:
     max_attempts: int = 3
     retention_days: int = 30
     rate_limit_per_minute: int = 120
+    max_files_per_request: int = 32
+    webhook_secret: str = ""
+    webhook_allow_private: bool = False
+    webhook_max_attempts: int = 6
+    webhook_backoff_s: int = 5
+    webhook_timeout_s: int = 10
     auth_required: bool = True
     flower_user: str | None = None
     flower_password: str | None = None
@@ -103,6 +109,12 @@ class Settings:
             max_attempts=_int(env, "DOGBREED_MAX_ATTEMPTS", cls.max_attempts),
             retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
             rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            max_files_per_request=max(1, _int(env, "DOGBREED_MAX_FILES_PER_REQUEST", cls.max_files_per_request)),
+            webhook_secret=env.get("DOGBREED_WEBHOOK_SECRET") or "",
+            webhook_allow_private=_bool(env, "DOGBREED_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_max_attempts=max(1, _int(env, "DOGBREED_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts)),
+            webhook_backoff_s=max(0, _int(env, "DOGBREED_WEBHOOK_BACKOFF_S", cls.webhook_backoff_s)),
+            webhook_timeout_s=max(1, _int(env, "DOGBREED_WEBHOOK_TIMEOUT_S", cls.webhook_timeout_s)),
             auth_required=_bool(env, "DOGBREED_AUTH", True),
             flower_user=env.get("DOGBREED_FLOWER_USER") or None,
             flower_password=env.get("DOGBREED_FLOWER_PASSWORD") or None,

@@ -181,6 +181,14 @@ def find_by_idempotency_key(session: Session, owner_id: int | None, key: str, wi
     return session.scalars(stmt.order_by(Job.created_at).limit(1)).first()
 
 
+def release_stale_key(session: Session, owner_id: int | None, key: str, within_s: int) -> None:
+    """Free a key last used before the window, so it can name a new job (keys are unique per owner)."""
+    cutoff = utcnow() - timedelta(seconds=within_s)
+    session.execute(update(Job).where(Job.idempotency_key == key, Job.created_at < cutoff,
+                                      Job.owner_id.is_(None) if owner_id is None else Job.owner_id == owner_id)
+                    .values(idempotency_key=None).execution_options(synchronize_session=False))
+
+
 def batch_jobs(session: Session, batch_id: str) -> dict[str, Job]:
     return {job.id: job for job in session.scalars(select(Job).where(Job.batch_id == batch_id))}
 

@@ -83,7 +83,8 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
         Index("ix_jobs_batch", "batch_id"),
-        Index("ix_jobs_owner_idempotency_key", "owner_id", "idempotency_key"),
+        # One live key per owner: a concurrent retry loses at commit and answers with the winner.
+        Index("uq_jobs_owner_idempotency_key", "owner_id", "idempotency_key", unique=True),
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_created", "created_at"),
         Index("ix_jobs_image_sha256", "image_sha256"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request
+from sqlalchemy.exc import IntegrityError
 
 from shared import jobs
 from shared.celeryconf import TASK_CLASSIFY
@@ -92,25 +93,38 @@ def _enqueue_all(task_name: str, added: list[Job], batch: Batch | None = None) -
     session.commit()
 
 
+def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
+    if hashlib.sha256(data).hexdigest() != earlier.image_sha256:
+        raise ApiError(409, "idempotency_key_reused",
+                       f"Idempotency-Key {key!r} was used in the last 24 h for another image (job {earlier.id}); "
+                       "use a new key for a new image.")
+    return Submitted(earlier, replayed=True)
+
+
 def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
     """One image, one job. A repeated Idempotency-Key answers with the first job and costs nothing."""
     settings = current_app.config["SETTINGS"]
+    session = db()
     key = idempotency_key()
     if key is not None:
-        earlier = jobs.find_by_idempotency_key(db(), owner_id, key, IDEMPOTENCY_WINDOW_S)
+        earlier = jobs.find_by_idempotency_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
         if earlier is not None:
-            upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
-            if hashlib.sha256(upload.data).hexdigest() != earlier.image_sha256:
-                raise ApiError(409, "idempotency_key_reused",
-                               f"Idempotency-Key {key!r} was used in the last 24 h for another image (job {earlier.id}); "
-                               "use a new key for a new image.")
-            return Submitted(earlier, replayed=True)
+            return _replay(earlier, read_upload(settings.max_upload_bytes, settings.max_pixels).data, key)
+        jobs.release_stale_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
     check_submission()
     _check_queue_room(1)
     callback = callback_url()
     upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
-    job = _add(upload, owner_id, idempotency_key=key, callback_url=callback)
-    db().commit()
+    try:
+        job = _add(upload, owner_id, idempotency_key=key, callback_url=callback)
+        session.commit()
+    except IntegrityError:
+        # The same key arrived twice at once and the other request committed first.
+        session.rollback()
+        earlier = jobs.find_by_idempotency_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S) if key else None
+        if earlier is None:
+            raise
+        return _replay(earlier, upload.data, key)
     _enqueue_all(task_name, [job])
     return Submitted(job)
 

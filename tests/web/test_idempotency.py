@@ -62,3 +62,41 @@ def test_keys_belong_to_their_user(make_settings, redis_url, queue_name):
 def test_a_bad_key_is_400(client, key):
     response = upload(client, make.jpeg(), headers={"Idempotency-Key": key})
     assert response.status_code == 400 and response.json["error"]["code"] == "bad_idempotency_key"
+
+
+def test_a_key_older_than_24_hours_names_a_new_job(client, app):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from shared.tables import Job, utcnow
+    from web.database import db
+
+    first = upload(client, make.jpeg(seed=1), headers={"Idempotency-Key": "daily"}).json["id"]
+    with app.app_context():
+        db().execute(update(Job).where(Job.id == first).values(created_at=utcnow() - timedelta(hours=25)))
+        db().commit()
+    later = upload(client, make.jpeg(seed=2), headers={"Idempotency-Key": "daily"})
+    assert later.status_code == 202 and later.json["id"] != first
+    assert upload(client, make.jpeg(seed=2), headers={"Idempotency-Key": "daily"}).json["id"] == later.json["id"]
+
+
+def test_the_database_holds_one_live_job_per_owner_and_key(app):
+    """What makes two simultaneous retries safe: the second insert fails and answers with the first."""
+    from sqlalchemy.exc import IntegrityError
+
+    from shared import accounts, jobs
+    from web.database import db
+
+    with app.app_context():
+        owner = accounts.create_user(db(), "ann").id
+        for _ in range(2):
+            try:
+                jobs.create_job(db(), owner_id=owner, sha256="a" * 64, size=1, fmt="PNG", width=1, height=1,
+                                filename=None, idempotency_key="same")
+                db().commit()
+            except IntegrityError:
+                db().rollback()
+                break
+        else:
+            pytest.fail("two live jobs share an owner and an Idempotency-Key")

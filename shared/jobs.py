@@ -134,6 +134,15 @@ def stale_jobs(session: Session, older_than_s: int, limit: int = 500) -> list[Jo
     return list(session.scalars(stmt))
 
 
+def unsent_webhooks(session: Session, older_than_s: int, limit: int = 500) -> list[str]:
+    """Ended jobs whose webhook never had an attempt: its message was lost, or the end was written
+    by a process that does not enqueue webhooks (`dogbreed reap`)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    stmt = (select(Job.id).where(Job.status.in_(FINISHED), Job.webhook_status == "pending", Job.webhook_attempts == 0,
+                                 Job.finished_at < cutoff).order_by(Job.finished_at).limit(limit))
+    return list(session.scalars(stmt))
+
+
 def count_unfinished(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED))) or 0
 

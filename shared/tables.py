@@ -83,6 +83,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
         Index("ix_jobs_batch", "batch_id"),
+        Index("ix_jobs_webhook_status", "webhook_status"),  # the reaper looks for pending deliveries
         # One live key per owner: a concurrent retry loses at commit and answers with the winner.
         Index("uq_jobs_owner_idempotency_key", "owner_id", "idempotency_key", unique=True),
         Index("ix_jobs_status_created", "status", "created_at"),

@@ -102,7 +102,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Job": {
         "allOf": [_ref("JobCore")],
-        "type": "object", "required": ["url", "page_url", "image_url"],
+        "type": "object", "required": ["url", "page_url", "image_url"], "unevaluatedProperties": False,
         "properties": {"url": {"type": "string", "format": "uri"}, "page_url": {"type": "string", "format": "uri"},
                        "image_url": {"type": "string", "format": "uri"}},
     },

@@ -38,6 +38,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('webhook_attempts', sa.Integer(), nullable=False, server_default='0'))
         batch_op.add_column(sa.Column('webhook_last_error', sa.Text(), nullable=True))
         batch_op.create_index('ix_jobs_batch', ['batch_id'], unique=False)
+        batch_op.create_index('ix_jobs_webhook_status', ['webhook_status'], unique=False)
         batch_op.create_index('uq_jobs_owner_idempotency_key', ['owner_id', 'idempotency_key'], unique=True)
         batch_op.create_foreign_key(batch_op.f('fk_jobs_batch_id_batches'), 'batches', ['batch_id'], ['id'], ondelete='SET NULL')
 
@@ -49,6 +50,7 @@ def downgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_jobs_batch_id_batches'), type_='foreignkey')
         batch_op.drop_index('uq_jobs_owner_idempotency_key')
+        batch_op.drop_index('ix_jobs_webhook_status')
         batch_op.drop_index('ix_jobs_batch')
         batch_op.drop_column('webhook_last_error')
         batch_op.drop_column('webhook_attempts')

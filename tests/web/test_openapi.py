@@ -44,6 +44,9 @@ def test_the_checker_catches_a_response_the_document_does_not_allow():
         check.check("GET", "/api/v1/jobs/abc", 418, "application/json", good)
     with pytest.raises(AssertionError, match="does not match"):
         check.check("GET", "/api/v1/jobs/abc", 200, "application/json", {"id": "abc", "status": "lost"})
+    with pytest.raises(AssertionError, match="'surprise' was unexpected"):  # a field the document does not name
+        listed = {"jobs": [], "page": 1, "per_page": 20, "total": 0, "pages": 0, "next": None, "surprise": 1}
+        check.check("GET", "/api/v1/jobs", 200, "application/json", listed)
     with pytest.raises(AssertionError, match="not in the OpenAPI document"):
         check.check("PUT", "/api/v1/jobs/abc", 200, "application/json", {})
 

@@ -1,5 +1,8 @@
 """idempotency, cancel, albums, webhooks, result kind
 
+Adds the batches table and the jobs' columns for them, and fills result_kind (the history's `kind`
+filter) for jobs that succeeded before it existed.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-30 04:01:23.826116
@@ -9,15 +12,14 @@ from __future__ import annotations
 from alembic import op
 import sqlalchemy as sa
 
-
 revision = '0002'
 down_revision = '0001'
 branch_labels = None
 depends_on = None
+KINDS = ("dog", "human", "neither")
 
 
 def upgrade() -> None:
-    
     op.create_table('batches',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=True),
@@ -41,12 +43,22 @@ def upgrade() -> None:
         batch_op.create_index('ix_jobs_webhook_status', ['webhook_status'], unique=False)
         batch_op.create_index('uq_jobs_owner_idempotency_key', ['owner_id', 'idempotency_key'], unique=True)
         batch_op.create_foreign_key(batch_op.f('fk_jobs_batch_id_batches'), 'batches', ['batch_id'], ['id'], ondelete='SET NULL')
+    _fill_result_kind()
 
 
+def _fill_result_kind() -> None:
+    """Read each succeeded job's result in Python: JSON functions differ between SQLite and PostgreSQL."""
+    jobs = sa.table("jobs", sa.column("id", sa.String), sa.column("status", sa.String),
+                    sa.column("result", sa.JSON), sa.column("result_kind", sa.String))
+    bind = op.get_bind()
+    rows = bind.execute(sa.select(jobs.c.id, jobs.c.result).where(jobs.c.status == "succeeded")).all()
+    for kind in KINDS:
+        ids = [row.id for row in rows if isinstance(row.result, dict) and row.result.get("kind") == kind]
+        for start in range(0, len(ids), 500):
+            bind.execute(sa.update(jobs).where(jobs.c.id.in_(ids[start:start + 500])).values(result_kind=kind))
 
 
 def downgrade() -> None:
-    
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_jobs_batch_id_batches'), type_='foreignkey')
         batch_op.drop_index('uq_jobs_owner_idempotency_key')

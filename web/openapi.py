@@ -23,19 +23,22 @@ def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | No
     return answer
 
 
+ERRORS = {
+    400: "A bad field, parameter or file; `error.message` names the fix.",
+    401: "No API key or session, or a wrong key (when auth is on).",
+    403: "Not allowed for this user.",
+    404: "Not there, or not yours (the same answer).",
+    409: "Conflicts with the resource's state.",
+    413: "The upload is too large.",
+    415: "Not multipart/form-data, or not an image.",
+    429: "Too many submissions this minute; see Retry-After.",
+    500: "Our fault; it has been logged.",
+    503: "The database or the queue is unavailable, or the queue is full; see Retry-After.",
+}
+
+
 def _errors(*statuses: int) -> dict[str, Any]:
     """The error answers a route may give, each the one error shape."""
-    said = {
-        400: "A bad field, parameter or file; `error.message` names the fix.",
-        401: "No or a wrong API key (when auth is on).",
-        403: "Not allowed for this user.",
-        404: "Not there, or not yours.",
-        409: "Conflicts with the resource's state.",
-        413: "The upload is too large.",
-        415: "Not multipart/form-data, or not an image.",
-        429: "Too many submissions this minute; see Retry-After.",
-        503: "The database or the queue is unavailable, or the queue is full; see Retry-After.",
-    }
     return {str(s): {"$ref": f"#/components/responses/E{s}"} for s in (*statuses, 500)}
 
 
@@ -220,10 +223,7 @@ PATHS: dict[str, Any] = {
 
 def document() -> dict[str, Any]:
     responses = {f"E{s}": _json(_ref("Error"), text, _RETRY_AFTER if s in (429, 503) else None)
-                 for s, text in [(400, "Bad request."), (401, "Unauthorized."), (403, "Forbidden."), (404, "Not found."),
-                                 (409, "Conflict."), (413, "Too large."), (415, "Unsupported media type."),
-                                 (429, "Rate limited."), (500, "Our fault; it has been logged."),
-                                 (503, "Unavailable; try again later.")]}
+                 for s, text in ERRORS.items()}
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",

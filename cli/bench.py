@@ -1,6 +1,7 @@
 """`dogbreed bench`: how fast is my deployment, against the raw model on this machine, in one run.
 
-Sends generated real-size images through the running service (API to result), then times one job
+Sends generated real-size images (or your own, with --images DIR) through the running service (API
+to result), then times one job
 with the queue idle, the no-op pipeline through the same queue, a bare Celery task on the same
 broker, and finally the raw model in this process on the same images. Run it on the worker's
 machine: the raw figures are the ceiling the service is held to.
@@ -21,7 +22,9 @@ from shared.settings import Settings
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--jobs", type=int, default=200, help="images sent end to end (default 200)")
+    parser.add_argument("--jobs", type=int, help="images sent end to end (default 200, or every photo in --images)")
+    parser.add_argument("--images", metavar="DIR", help="time your own photos from DIR (and its subfolders), "
+                                                        "repeated to fill --jobs, instead of generated ones")
     parser.add_argument("--concurrency", type=int, help="clients at once (default: twice the batch size)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--backbone", help="raw model's backbone (default: what the service reports)")
@@ -69,12 +72,12 @@ def raw_model_choice(args: argparse.Namespace, service_model: dict[str, Any]) ->
 def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from cli.benchmark import bare_celery, raw
     from cli.benchmark.client import TIGHT, BenchError, Client
-    from cli.benchmark.images import make_images
+    from cli.benchmark.images import load_images, make_images
     from cli.benchmark.report import figures
 
     batch_size = args.batch_size or settings.max_batch
     concurrency = args.concurrency or 2 * batch_size
-    images = make_images(args.jobs, seed=args.seed)
+    images = load_images(args.images, args.jobs) if args.images else make_images(args.jobs or 200, seed=args.seed)
     client = Client(args.url, args.api_key)
 
     say("warm-up job")
@@ -111,15 +114,17 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     from cli.benchmark.client import BenchError
+    from cli.benchmark.images import NoImages
     from cli.benchmark.report import table
+    from cli.client import ServiceError
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         say("--jobs must be at least 1")
         return 2
     try:
         record = measure(args, Settings.from_env())
-    except (BenchError, requests.RequestException) as exc:
+    except (BenchError, ServiceError, NoImages, requests.RequestException) as exc:
         say(str(exc))
         return 1
     print(json.dumps(record) if args.json else table(record))

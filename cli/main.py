@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("cli.training", "feature extraction vs fine-tuning as the data shrinks"),
     "models": ("cli.models", "list, publish, activate and import breed models"),
     "bench": ("cli.bench", "measure a running deployment against the raw model"),
+    "classify": ("cli.classify", "send photos or folders to a running service and print the answers"),
 }
 
 

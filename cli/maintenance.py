@@ -18,7 +18,8 @@ def run(args: argparse.Namespace) -> int:
         from shared.reaper import Reaper
 
         counts = Reaper(settings).run_once()
-        print(f"re-enqueued {counts['requeued']} stuck job(s), failed {counts['failed']} that kept failing")
+        print(f"re-enqueued {counts['requeued']} stuck job(s) and {counts['webhooks']} webhook(s), "
+              f"failed {counts['failed']} that kept failing")
         return 0
     from shared.db import make_engine, make_sessionmaker, session_scope
     from shared.retention import expire

@@ -36,8 +36,9 @@ def _port_free(host: str, port: int) -> bool:
             return False
 
 
-def _secret_key(var_dir: Path) -> str:
-    path = var_dir / "secret_key"
+def _secret_key(var_dir: Path, name: str = "secret_key") -> str:
+    """A random secret kept in var/ (the session key, the webhook signing key), made on first start."""
+    path = var_dir / name
     if not path.exists():
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
     broker = brokers.resolve(settings.broker_url)
     try:
-        settings = settings.with_(broker_url=broker.url, secret_key=settings.secret_key or _secret_key(settings.var_dir))
+        settings = settings.with_(broker_url=broker.url, secret_key=settings.secret_key or _secret_key(settings.var_dir),
+                                  webhook_secret=settings.webhook_secret or _secret_key(settings.var_dir, "webhook-secret"))
         migrate.upgrade(settings.database_url)
         login = _local_login(settings) if settings.auth_required else ["  auth is off (DOGBREED_AUTH=0): everyone sees every job"]
         os.environ.update(settings.to_env())

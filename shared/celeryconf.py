@@ -7,6 +7,7 @@ from shared.settings import Settings
 
 TASK_CLASSIFY = "dogbreed.classify"
 TASK_NOOP = "dogbreed.noop"
+TASK_WEBHOOK = "dogbreed.webhook"
 
 # Enqueue must not hang a web request when Redis is away: a few quick tries, then 503.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}

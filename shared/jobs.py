@@ -1,10 +1,11 @@
-"""A job's life in the database: created queued, then forward only to running, succeeded or failed.
+"""A job's life in the database: created queued, then forward only to running, succeeded, failed or canceled.
 
 Every transition is one conditional UPDATE, so two deliveries of the same message cannot both
 win: the second finds the row already moved on and does nothing (idempotent tasks).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,9 +14,13 @@ from sqlalchemy.orm import Session
 
 from shared.tables import Job, utcnow
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
-FINISHED = (SUCCEEDED, FAILED)
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
+FINISHED = (SUCCEEDED, FAILED, CANCELED)
+UNFINISHED = (QUEUED, RUNNING)
+KINDS = ("dog", "human", "neither")
+# Session.info key: ids of jobs with a callback_url that ended in this transaction (see shared.webhooks).
+ENDED_WITH_CALLBACK = "dogbreed.ended_with_callback"
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -31,9 +36,12 @@ def iso(value: datetime | None) -> str | None:
 
 
 def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int, fmt: str,
-               width: int, height: int, filename: str | None) -> Job:
+               width: int, height: int, filename: str | None, batch_id: str | None = None,
+               idempotency_key: str | None = None, callback_url: str | None = None) -> Job:
     job = Job(owner_id=owner_id, status=QUEUED, image_sha256=sha256, image_bytes=size, image_format=fmt,
-              image_width=width, image_height=height, original_filename=(filename or "")[:255] or None)
+              image_width=width, image_height=height, original_filename=(filename or "")[:255] or None,
+              batch_id=batch_id, idempotency_key=idempotency_key, callback_url=callback_url,
+              webhook_status="pending" if callback_url else None)
     session.add(job)
     session.flush()
     return job
@@ -67,21 +75,35 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job 
 
 
 def succeed(session: Session, job_id: str, result: dict[str, Any]) -> bool:
-    return _finish(session, job_id, status=SUCCEEDED, result=result, error_code=None, error_message=None)
+    kind = result.get("kind")
+    return _finish(session, job_id, status=SUCCEEDED, result=result, result_kind=kind if kind in KINDS else None,
+                   error_code=None, error_message=None)
 
 
 def fail(session: Session, job_id: str, code: str, message: str) -> bool:
     return _finish(session, job_id, status=FAILED, result=None, error_code=code, error_message=message)
 
 
+def cancel(session: Session, job_id: str) -> bool:
+    """Queued or running -> canceled; False when it had already ended. A worker still running it
+    later finds the row finished, and its result is refused by the same conditional UPDATE."""
+    return _finish(session, job_id, status=CANCELED, result=None, error_code=None, error_message=None)
+
+
 def _finish(session: Session, job_id: str, **values: Any) -> bool:
-    moved = session.execute(
+    """The one way a job ends: only from queued or running, so the first end wins and stays."""
+    row = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)))
+        .where(Job.id == job_id, Job.status.in_(UNFINISHED))
         .values(finished_at=utcnow(), **values)
+        .returning(Job.callback_url)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    return bool(moved)
+    ).first()
+    if row is None:
+        return False
+    if row.callback_url:
+        session.info.setdefault(ENDED_WITH_CALLBACK, []).append(job_id)
+    return True
 
 
 def give_up(session: Session, job_id: str, attempts: int) -> bool:
@@ -112,20 +134,79 @@ def stale_jobs(session: Session, older_than_s: int, limit: int = 500) -> list[Jo
     return list(session.scalars(stmt))
 
 
+def unsent_webhooks(session: Session, older_than_s: int, limit: int = 500) -> list[str]:
+    """Ended jobs whose webhook never had an attempt: its message was lost, or the end was written
+    by a process that does not enqueue webhooks (`dogbreed reap`)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    stmt = (select(Job.id).where(Job.status.in_(FINISHED), Job.webhook_status == "pending", Job.webhook_attempts == 0,
+                                 Job.finished_at < cutoff).order_by(Job.finished_at).limit(limit))
+    return list(session.scalars(stmt))
+
+
 def count_unfinished(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Job).where(Job.status.in_((QUEUED, RUNNING)))) or 0
+    return session.scalar(select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED))) or 0
 
 
-def history(session: Session, *, owner_id: int | None, page: int, per_page: int) -> tuple[list[Job], int]:
+@dataclass(frozen=True)
+class Filters:
+    """History filters; created_at is compared with since (inclusive) and until (exclusive)."""
+
+    status: str | None = None
+    kind: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def conditions(self) -> list[Any]:
+        found = []
+        if self.status:
+            found.append(Job.status == self.status)
+        if self.kind:
+            found.append(Job.result_kind == self.kind)
+        if self.since:
+            found.append(Job.created_at >= self.since)
+        if self.until:
+            found.append(Job.created_at < self.until)
+        return found
+
+
+def history(session: Session, *, owner_id: int | None, page: int, per_page: int,
+            filters: Filters = Filters()) -> tuple[list[Job], int]:
     """Newest first. owner_id None means every owner (admins, or auth switched off)."""
-    stmt = select(Job)
-    count = select(func.count()).select_from(Job)
+    conditions = filters.conditions()
     if owner_id is not None:
-        stmt = stmt.where(Job.owner_id == owner_id)
-        count = count.where(Job.owner_id == owner_id)
+        conditions.append(Job.owner_id == owner_id)
+    stmt = select(Job).where(*conditions)
+    count = select(func.count()).select_from(Job).where(*conditions)
     total = session.scalar(count) or 0
     rows = session.scalars(stmt.order_by(Job.created_at.desc(), Job.id).offset((page - 1) * per_page).limit(per_page))
     return list(rows), total
+
+
+def find_by_idempotency_key(session: Session, owner_id: int | None, key: str, within_s: int) -> Job | None:
+    """The job this owner sent with this key within the window, if any."""
+    cutoff = utcnow() - timedelta(seconds=within_s)
+    stmt = select(Job).where(Job.idempotency_key == key, Job.created_at >= cutoff,
+                             Job.owner_id.is_(None) if owner_id is None else Job.owner_id == owner_id)
+    return session.scalars(stmt.order_by(Job.created_at).limit(1)).first()
+
+
+def release_stale_key(session: Session, owner_id: int | None, key: str, within_s: int) -> None:
+    """Free a key last used before the window, so it can name a new job (keys are unique per owner)."""
+    cutoff = utcnow() - timedelta(seconds=within_s)
+    session.execute(update(Job).where(Job.idempotency_key == key, Job.created_at < cutoff,
+                                      Job.owner_id.is_(None) if owner_id is None else Job.owner_id == owner_id)
+                    .values(idempotency_key=None).execution_options(synchronize_session=False))
+
+
+def batch_jobs(session: Session, batch_id: str) -> dict[str, Job]:
+    return {job.id: job for job in session.scalars(select(Job).where(Job.batch_id == batch_id))}
+
+
+def webhook_dict(job: Job) -> dict[str, Any] | None:
+    if not job.callback_url:
+        return None
+    return {"url": job.callback_url, "status": job.webhook_status, "attempts": job.webhook_attempts or 0,
+            "last_error": job.webhook_last_error}
 
 
 def to_dict(job: Job) -> dict[str, Any]:
@@ -133,6 +214,7 @@ def to_dict(job: Job) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": job.id,
         "status": job.status,
+        "batch_id": job.batch_id,
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
@@ -147,5 +229,6 @@ def to_dict(job: Job) -> dict[str, Any]:
         },
         "result": job.result if job.status == SUCCEEDED else None,
         "error": {"code": job.error_code, "message": job.error_message} if job.status == FAILED else None,
+        "webhook": webhook_dict(job),
     }
     return data

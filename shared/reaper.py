@@ -1,12 +1,13 @@
 """Put stuck jobs back on the queue; fail the ones that keep dying. The database is the truth:
 a job queued or running past the deadline lost its message (Redis restarted empty, a worker
-was killed), so it is enqueued again. Tasks are idempotent, so a duplicate message is harmless."""
+was killed), so it is enqueued again. Tasks are idempotent, so a duplicate message is harmless.
+The same goes for a webhook whose job ended long ago but whose delivery never started."""
 from __future__ import annotations
 
 import logging
 
 from shared import jobs
-from shared.celeryconf import TASK_CLASSIFY, make_celery
+from shared.celeryconf import TASK_CLASSIFY, TASK_WEBHOOK, make_celery
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
 
@@ -31,6 +32,11 @@ class Reaper:
                 jobs.requeue(session, job.id)
                 session.commit()
                 requeued += 1
-        if requeued or failed:
-            log.warning("reaper: re-enqueued %d stuck job(s), failed %d", requeued, failed)
-        return {"requeued": requeued, "failed": failed}
+        webhooks = 0
+        with session_scope(self.sessions) as session:
+            for job_id in jobs.unsent_webhooks(session, self.settings.job_deadline_s):
+                self.celery.send_task(TASK_WEBHOOK, args=[job_id], queue=self.settings.queue)
+                webhooks += 1
+        if requeued or failed or webhooks:
+            log.warning("reaper: re-enqueued %d stuck job(s) and %d webhook(s), failed %d", requeued, webhooks, failed)
+        return {"requeued": requeued, "failed": failed, "webhooks": webhooks}

@@ -66,6 +66,12 @@ class Settings:
     max_attempts: int = 3
     retention_days: int = 30
     rate_limit_per_minute: int = 120
+    max_files_per_request: int = 32
+    webhook_secret: str = ""
+    webhook_allow_private: bool = False
+    webhook_max_attempts: int = 6
+    webhook_backoff_s: int = 5
+    webhook_timeout_s: int = 10
     auth_required: bool = True
     flower_user: str | None = None
     flower_password: str | None = None
@@ -117,6 +123,12 @@ class Settings:
             max_attempts=_int(env, "DOGBREED_MAX_ATTEMPTS", cls.max_attempts),
             retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
             rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            max_files_per_request=max(1, _int(env, "DOGBREED_MAX_FILES_PER_REQUEST", cls.max_files_per_request)),
+            webhook_secret=env.get("DOGBREED_WEBHOOK_SECRET") or "",
+            webhook_allow_private=_bool(env, "DOGBREED_WEBHOOK_ALLOW_PRIVATE", False),
+            webhook_max_attempts=max(1, _int(env, "DOGBREED_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts)),
+            webhook_backoff_s=max(0, _int(env, "DOGBREED_WEBHOOK_BACKOFF_S", cls.webhook_backoff_s)),
+            webhook_timeout_s=max(1, _int(env, "DOGBREED_WEBHOOK_TIMEOUT_S", cls.webhook_timeout_s)),
             auth_required=_bool(env, "DOGBREED_AUTH", True),
             flower_user=env.get("DOGBREED_FLOWER_USER") or None,
             flower_password=env.get("DOGBREED_FLOWER_PASSWORD") or None,
@@ -156,6 +168,12 @@ class Settings:
             "DOGBREED_PORT": str(self.port),
             "DOGBREED_FLOWER_PORT": str(self.flower_port),
             "DOGBREED_HOST": self.host,
+            "DOGBREED_MAX_FILES_PER_REQUEST": str(self.max_files_per_request),
+            "DOGBREED_WEBHOOK_SECRET": self.webhook_secret,
+            "DOGBREED_WEBHOOK_ALLOW_PRIVATE": _flag(self.webhook_allow_private),
+            "DOGBREED_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
+            "DOGBREED_WEBHOOK_BACKOFF_S": str(self.webhook_backoff_s),
+            "DOGBREED_WEBHOOK_TIMEOUT_S": str(self.webhook_timeout_s),
         }
         optional = {"DOGBREED_BROKER_URL": self.broker_url, "DOGBREED_FACE_MODEL": self.face_model, "DOGBREED_FLOWER_USER": self.flower_user,
                     "DOGBREED_FLOWER_PASSWORD": self.flower_password}

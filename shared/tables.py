@@ -72,13 +72,35 @@ class Job(Base):
     image_width: Mapped[int] = mapped_column(Integer)
     image_height: Mapped[int] = mapped_column(Integer)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    result_kind: Mapped[str | None] = mapped_column(String(16))  # dog / human / neither, for history filters
+    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_status: Mapped[str | None] = mapped_column(String(16))  # pending / delivered / failed
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    webhook_last_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
+        Index("ix_jobs_batch", "batch_id"),
+        Index("ix_jobs_webhook_status", "webhook_status"),  # the reaper looks for pending deliveries
+        # One live key per owner: a concurrent retry loses at commit and answers with the winner.
+        Index("uq_jobs_owner_idempotency_key", "owner_id", "idempotency_key", unique=True),
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_created", "created_at"),
         Index("ix_jobs_image_sha256", "image_sha256"),
     )
+
+
+class Batch(Base):
+    """An album sent in one request; `items` keeps the files in order, each a job id or its error."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_job_id)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 class ModelVersion(Base):

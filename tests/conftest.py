@@ -23,6 +23,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _every_api_answer_matches_the_openapi_document():
+    """Every Flask test client the suite makes checks API responses against web/openapi.py."""
+    from flask import Flask
+
+    from tests.helpers.openapi import CheckedClient
+
+    Flask.test_client_class = CheckedClient
+    yield
+    Flask.test_client_class = None
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _no_worker_outlives_the_session():
     """Workers run in their own process group; a failed test must not leave one consuming."""
     yield

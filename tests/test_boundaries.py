@@ -56,7 +56,7 @@ def test_shared_files_needs_nothing_of_ours():
 def test_web_app_and_light_cli_commands_load_no_ml_library():
     code = (
         "import sys; from web.app import create_app; import cli.main, cli.up, cli.db, cli.accounts, cli.services,"
-        " cli.models; bad=[m for m in ('tensorflow','keras','cv2') if m in sys.modules]; print(bad);"
+        " cli.models, cli.classify; bad=[m for m in ('tensorflow','keras','cv2') if m in sys.modules]; print(bad);"
         " sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -35,3 +35,23 @@ def test_upgrade_matches_tables_on_sqlite(tmp_path):
 def test_upgrade_matches_tables_on_postgres(empty_postgres_url):
     migrate.upgrade(empty_postgres_url)
     _assert_no_drift(empty_postgres_url)
+
+
+def test_jobs_that_succeeded_before_0002_get_their_kind_for_the_history_filter(tmp_path):
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    migrate.upgrade(url, "0001")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for job_id, status, result in (("a", "succeeded", '{"kind": "dog"}'), ("b", "succeeded", '{"kind": "human"}'),
+                                       ("c", "failed", None)):
+            conn.execute(text("INSERT INTO jobs (id, status, created_at, attempts, image_sha256, image_bytes, "
+                              "image_format, image_width, image_height, result) VALUES "
+                              "(:id, :status, '2026-01-01 00:00:00', 1, 'x', 1, 'PNG', 1, 1, :result)"),
+                         {"id": job_id, "status": status, "result": result})
+    migrate.upgrade(url)
+    with engine.connect() as conn:
+        kinds = dict(conn.execute(text("SELECT id, result_kind FROM jobs ORDER BY id")).all())
+    engine.dispose()
+    assert kinds == {"a": "dog", "b": "human", "c": None}

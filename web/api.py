@@ -1,19 +1,24 @@
-"""JSON API under /api/v1: submit, poll, history."""
+"""JSON API under /api/v1: submit, poll, cancel, history, albums."""
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request, url_for
 
 from shared import jobs
-from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
-from shared.tables import Job
-from web.access import get_job_or_404
+from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP, TASK_WEBHOOK
+from shared.tables import Batch, Job
+from shared.webhooks import ended_with_callback
+from web.access import get_batch_or_404, get_job_or_404
 from web.auth import auth_required, owner_id, owner_scope, require_user
 from web.database import db
 from web.errors import ApiError
-from web.submit import submit
+from web.queue import BrokerUnavailable, enqueue
+from web.submit import submit, submit_batch
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PER_PAGE = 100
 
@@ -37,6 +42,76 @@ def page_args() -> tuple[int, int]:
     return page, per_page
 
 
+def _when(name: str) -> datetime | None:
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw.replace(" ", "+") if "T" in raw else raw)
+    except ValueError:
+        raise ApiError(400, "bad_filter", f"{name}={raw!r} is not a date or time; use ISO 8601, "
+                                          "e.g. 2026-11-30 or 2026-11-30T08:00:00Z.") from None
+    if name == "until" and "T" not in raw and len(raw) == 10:
+        value += timedelta(days=1)  # a date alone: until the end of that day
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def history_filters() -> jobs.Filters:
+    """status, kind, since, until from the query string; a bad value is a 400 naming the choices."""
+    status = (request.args.get("status") or "").strip() or None
+    kind = (request.args.get("kind") or "").strip() or None
+    if status and status not in jobs.STATUSES:
+        raise ApiError(400, "bad_filter", f"status={status!r}: use one of {', '.join(jobs.STATUSES)}.")
+    if kind and kind not in jobs.KINDS:
+        raise ApiError(400, "bad_filter", f"kind={kind!r}: use one of {', '.join(jobs.KINDS)}.")
+    since, until = _when("since"), _when("until")
+    if since and until and since >= until:
+        raise ApiError(400, "bad_filter", "since must be before until.")
+    return jobs.Filters(status=status, kind=kind, since=since, until=until)
+
+
+def announce_ended() -> None:
+    """Webhooks for jobs that ended in the transaction just committed (a cancel, here)."""
+    for job_id in ended_with_callback(db()):
+        try:
+            enqueue(TASK_WEBHOOK, job_id)
+        except BrokerUnavailable as exc:
+            log.warning("webhook for job %s not enqueued: %s", job_id, exc)
+
+
+def cancel_job(job: Job) -> Job:
+    session = db()
+    if not jobs.cancel(session, job.id):
+        session.rollback()
+        session.refresh(job)
+        raise ApiError(409, "job_finished", f"Job {job.id} already ended ({job.status}); only queued or running jobs can be canceled.")
+    session.commit()
+    announce_ended()
+    session.refresh(job)
+    return job
+
+
+def batch_json(batch: Batch) -> dict[str, Any]:
+    found = jobs.batch_jobs(db(), batch.id)
+    items: list[dict[str, Any]] = []
+    summary = {status: 0 for status in jobs.STATUSES} | {"rejected": 0}
+    for item in batch.items:
+        job = found.get(item.get("job_id", ""))
+        if job is not None:
+            items.append(job_json(job))
+            summary[job.status] += 1
+        elif "error" in item:
+            items.append({"filename": item.get("filename"), "error": item["error"]})
+            summary["rejected"] += 1
+        # else: the job expired (retention) and is no longer listed
+    summary["total"] = len(items)
+    summary["done"] = not any(summary[status] for status in jobs.UNFINISHED)
+    return {"id": batch.id, "created_at": jobs.iso(batch.created_at),
+            "url": url_for("api.get_batch", batch_id=batch.id, _external=True),
+            "page_url": url_for("pages.batch_page", batch_id=batch.id, _external=True),
+            "summary": summary, "jobs": items}
+
+
 @bp.before_request
 def _auth() -> None:
     require_user()
@@ -44,10 +119,9 @@ def _auth() -> None:
 
 @bp.post("/jobs")
 def create_job():
-    job = submit(owner_id(), pipeline_task())
-    body = {"id": job.id, "status": job.status, "url": url_for("api.get_job", job_id=job.id, _external=True),
-            "page_url": url_for("pages.job_page", job_id=job.id, _external=True)}
-    return jsonify(body), 202, {"Location": body["url"]}
+    submitted = submit(owner_id(), pipeline_task())
+    body = job_json(submitted.job)
+    return jsonify(body), 200 if submitted.replayed else 202, {"Location": body["url"]}
 
 
 def pipeline_task() -> str:
@@ -68,12 +142,31 @@ def get_job(job_id: str):
     return jsonify(job_json(get_job_or_404(job_id)))
 
 
+@bp.delete("/jobs/<job_id>")
+def delete_job(job_id: str):
+    return jsonify(job_json(cancel_job(get_job_or_404(job_id))))
+
+
 @bp.get("/jobs")
 def list_jobs():
     page, per_page = page_args()
-    rows, total = jobs.history(db(), owner_id=owner_scope(), page=page, per_page=per_page)
+    filters = history_filters()
+    rows, total = jobs.history(db(), owner_id=owner_scope(), page=page, per_page=per_page, filters=filters)
     pages = (total + per_page - 1) // per_page
+    kept = {k: v for k, v in request.args.items() if k in ("status", "kind", "since", "until") and v}
     return jsonify(
         jobs=[job_json(j) for j in rows], page=page, per_page=per_page, total=total, pages=pages,
-        next=url_for("api.list_jobs", page=page + 1, per_page=per_page, _external=True) if page < pages else None,
+        next=url_for("api.list_jobs", page=page + 1, per_page=per_page, **kept, _external=True) if page < pages else None,
     )
+
+
+@bp.post("/batches")
+def create_batch():
+    batch, _ = submit_batch(owner_id())
+    body = batch_json(batch)
+    return jsonify(body), 202, {"Location": body["url"]}
+
+
+@bp.get("/batches/<batch_id>")
+def get_batch(batch_id: str):
+    return jsonify(batch_json(get_batch_or_404(batch_id)))

@@ -7,7 +7,7 @@ import secrets
 from flask import Flask
 
 from shared.settings import Settings
-from web import api, auth, database, errors, health, pages, queue, ratelimit
+from web import api, auth, database, errors, health, openapi, pages, queue, ratelimit, uploads
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,8 +28,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     queue.init_app(app)
     ratelimit.init_app(app)
     errors.init_app(app)
+    uploads.init_app(app)
     auth.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     return app

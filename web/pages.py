@@ -1,17 +1,18 @@
-"""HTML pages: upload form, the job's page (polls the API until done), history, the image itself."""
+"""HTML pages: upload form, a job's or an album's page (poll the API until done), history, the image."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, make_response, redirect, render_template, send_file, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, send_file, url_for
 
 from shared import jobs
 from shared.images import ALLOWED_FORMATS, MIME_TYPES, ImageError
 from shared.storage import ImageStore
-from web.access import get_job_or_404
-from web.api import page_args
+from web.access import get_batch_or_404, get_job_or_404
+from web.api import batch_json, cancel_job, history_filters, page_args
 from web.auth import owner_id, owner_scope, require_user
 from web.database import db
 from web.errors import ApiError
-from web.submit import submit
+from web.submit import submit, submit_batch
+from web.uploads import FIELD
 
 bp = Blueprint("pages", __name__)
 
@@ -29,11 +30,31 @@ def index():
 @bp.post("/")
 def upload():
     try:
-        job = submit(owner_id())
+        if len(request.files.getlist(FIELD)) > 1:
+            batch, _ = submit_batch(owner_id())
+            return redirect(url_for("pages.batch_page", batch_id=batch.id), code=303)
+        job = submit(owner_id()).job
     except (ApiError, ImageError) as exc:
         status = getattr(exc, "status", 400)
         return render_template("index.html", error=exc.message), status
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)
+
+
+@bp.get("/batches/<batch_id>")
+def batch_page(batch_id: str):
+    batch = get_batch_or_404(batch_id)
+    return render_template("batch.html", batch=batch, batch_data=batch_json(batch))
+
+
+@bp.post("/jobs/<job_id>/cancel")
+def cancel(job_id: str):
+    """The Cancel button without JavaScript; the job page's script calls DELETE on the API instead."""
+    try:
+        cancel_job(get_job_or_404(job_id))
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    return redirect(url_for("pages.job_page", job_id=job_id), code=303)
 
 
 @bp.get("/jobs/<job_id>")
@@ -62,6 +83,13 @@ def job_image(job_id: str):
 @bp.get("/history")
 def history():
     page, per_page = page_args()
-    rows, total = jobs.history(db(), owner_id=owner_scope(), page=page, per_page=per_page)
+    try:
+        filters = history_filters()
+    except ApiError as exc:
+        return render_template("history.html", jobs=[], page=1, pages=1, total=0, per_page=per_page, args={},
+                               error=exc.message, statuses=jobs.STATUSES, kinds=jobs.KINDS), 400
+    rows, total = jobs.history(db(), owner_id=owner_scope(), page=page, per_page=per_page, filters=filters)
     pages = max(1, (total + per_page - 1) // per_page)
-    return render_template("history.html", jobs=rows, page=page, pages=pages, total=total, per_page=per_page)
+    args = {k: v for k, v in request.args.items() if k in ("status", "kind", "since", "until") and v}
+    return render_template("history.html", jobs=rows, page=page, pages=pages, total=total, per_page=per_page,
+                           args=args, statuses=jobs.STATUSES, kinds=jobs.KINDS)

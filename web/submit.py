@@ -1,41 +1,157 @@
-"""Accept a job: validate, store the image, commit the row, THEN enqueue its id by task name."""
+"""Accept jobs: validate, store the image, commit the rows, THEN enqueue their ids by task name."""
 from __future__ import annotations
 
-from flask import current_app
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, request
+from sqlalchemy.exc import IntegrityError
 
 from shared import jobs
 from shared.celeryconf import TASK_CLASSIFY
+from shared.images import ALLOWED_FORMATS
 from shared.storage import ImageStore
-from shared.tables import Job
+from shared.tables import Batch, Job
+from shared.webhooks import CallbackUrlError, check_callback_url
 from web.database import db
 from web.errors import ApiError
 from web.queue import BrokerUnavailable, enqueue
 from web.ratelimit import check_submission
-from web.uploads import read_upload
+from web.uploads import Upload, read_upload, read_uploads
+
+IDEMPOTENCY_WINDOW_S = 24 * 3600
+MAX_IDEMPOTENCY_KEY = 255
 
 
-def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
+@dataclass
+class Submitted:
+    job: Job
+    replayed: bool = False  # an earlier job answered for the same Idempotency-Key
+
+
+def callback_url() -> str | None:
+    """The submit form's callback_url, checked; None when not given."""
+    url = (request.form.get("callback_url") or request.args.get("callback_url") or "").strip()
+    if not url:
+        return None
     settings = current_app.config["SETTINGS"]
-    check_submission()
-    session = db()
-    if jobs.count_unfinished(session) >= settings.max_queued_jobs:
+    if not settings.webhook_secret:
+        raise ApiError(400, "webhooks_unavailable",
+                       "This server sends no webhooks: its operator has not set DOGBREED_WEBHOOK_SECRET. Poll the job instead.")
+    try:
+        return check_callback_url(url, settings.webhook_allow_private)
+    except CallbackUrlError as exc:
+        raise ApiError(400, "bad_callback_url", str(exc)) from None
+
+
+def idempotency_key() -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise ApiError(400, "bad_idempotency_key",
+                       f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID.")
+    return key
+
+
+def _check_queue_room(wanted: int) -> None:
+    settings = current_app.config["SETTINGS"]
+    if jobs.count_unfinished(db()) + wanted > settings.max_queued_jobs:
         raise ApiError(503, "queue_full",
                        f"{settings.max_queued_jobs} jobs are already waiting; try again shortly.", {"Retry-After": "10"})
-    upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
-    store = ImageStore(settings.storage_dir)
+
+
+def _add(upload: Upload, owner_id: int | None, **extra: Any) -> Job:
+    store = ImageStore(current_app.config["SETTINGS"].storage_dir)
     sha256, _ = store.put(upload.data, upload.info.extension)
-    job = jobs.create_job(session, owner_id=owner_id, sha256=sha256, size=len(upload.data), fmt=upload.info.format,
-                          width=upload.info.width, height=upload.info.height, filename=upload.filename)
-    session.commit()
+    return jobs.create_job(db(), owner_id=owner_id, sha256=sha256, size=len(upload.data), fmt=upload.info.format,
+                           width=upload.info.width, height=upload.info.height, filename=upload.filename, **extra)
+
+
+def _enqueue_all(task_name: str, added: list[Job], batch: Batch | None = None) -> None:
+    """Enqueue each id; when the broker is away, take back every row (and orphaned images) before re-raising."""
+    session = db()
     try:
-        enqueue(task_name, job.id)
+        for job in added:
+            enqueue(task_name, job.id)
     except BrokerUnavailable:
-        # Not accepted after all: take back the row (and the image if nobody else uses it).
-        session.delete(job)
+        store = ImageStore(current_app.config["SETTINGS"].storage_dir)
+        images = {(job.image_sha256, job.image_format) for job in added}
+        for job in added:
+            session.delete(job)
+        if batch is not None:
+            session.delete(batch)
         session.commit()
-        if not session.query(Job.id).filter(Job.image_sha256 == sha256).first():
-            store.delete(sha256, upload.info.extension)
+        for sha256, fmt in images:
+            if not session.query(Job.id).filter(Job.image_sha256 == sha256).first():
+                store.delete(sha256, ALLOWED_FORMATS.get(fmt, "bin"))
         raise
-    jobs.mark_enqueued(session, job.id)
+    for job in added:
+        jobs.mark_enqueued(session, job.id)
     session.commit()
-    return job
+
+
+def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
+    if hashlib.sha256(data).hexdigest() != earlier.image_sha256:
+        raise ApiError(409, "idempotency_key_reused",
+                       f"Idempotency-Key {key!r} was used in the last 24 h for another image (job {earlier.id}); "
+                       "use a new key for a new image.")
+    return Submitted(earlier, replayed=True)
+
+
+def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
+    """One image, one job. A repeated Idempotency-Key answers with the first job and costs nothing."""
+    settings = current_app.config["SETTINGS"]
+    session = db()
+    key = idempotency_key()
+    if key is not None:
+        earlier = jobs.find_by_idempotency_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
+        if earlier is not None:
+            return _replay(earlier, read_upload(settings.max_upload_bytes, settings.max_pixels).data, key)
+        jobs.release_stale_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
+    check_submission()
+    _check_queue_room(1)
+    callback = callback_url()
+    upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
+    try:
+        job = _add(upload, owner_id, idempotency_key=key, callback_url=callback)
+        session.commit()
+    except IntegrityError:
+        # The same key arrived twice at once and the other request committed first.
+        session.rollback()
+        earlier = jobs.find_by_idempotency_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S) if key else None
+        if earlier is None:
+            raise
+        return _replay(earlier, upload.data, key)
+    _enqueue_all(task_name, [job])
+    return Submitted(job)
+
+
+def submit_batch(owner_id: int | None) -> tuple[Batch, list[Job]]:
+    """An album: every good file becomes a job; a bad one keeps its place with its error."""
+    settings = current_app.config["SETTINGS"]
+    check_submission()
+    callback = callback_url()
+    uploads = read_uploads(settings.max_files_per_request, settings.max_upload_bytes, settings.max_pixels)
+    _check_queue_room(sum(1 for u in uploads if isinstance(u, Upload)))
+    session = db()
+    batch = Batch(owner_id=owner_id, items=[])
+    session.add(batch)
+    session.flush()
+    items: list[dict[str, Any]] = []
+    added: list[Job] = []
+    for upload in uploads:
+        if isinstance(upload, Upload):
+            job = _add(upload, owner_id, batch_id=batch.id, callback_url=callback)
+            added.append(job)
+            items.append({"job_id": job.id})
+        else:
+            filename, error = upload
+            items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
+    batch.items = items
+    session.commit()
+    _enqueue_all(TASK_CLASSIFY, added, batch)
+    return batch, added
+

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import request
+from flask import Flask, current_app, request
+from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
 from shared import images
 from web.errors import ApiError
 
 FIELD = "image"
+ALBUM_ENDPOINTS = ("api.create_batch", "pages.upload")
 
 
 @dataclass
@@ -19,20 +21,56 @@ class Upload:
     info: images.ImageInfo
 
 
-def read_upload(max_bytes: int, max_pixels: int) -> Upload:
+def _files(what: str) -> list[FileStorage]:
     if not (request.mimetype or "").startswith("multipart/form-data"):
         raise ApiError(415, "not_multipart", f"Send the image as multipart/form-data in the field '{FIELD}'.")
     files = request.files.getlist(FIELD)
     if not files:
         others = ", ".join(sorted(request.files.keys()))
         hint = f" (got the field{'s' if len(request.files) > 1 else ''} {others})" if others else ""
-        raise ApiError(400, "missing_image", f"No file in the multipart field '{FIELD}'{hint}; send exactly one image there.")
+        raise ApiError(400, "missing_image", f"No file in the multipart field '{FIELD}'{hint}; send {what} there.")
+    return files
+
+
+def read_upload(max_bytes: int, max_pixels: int) -> Upload:
+    files = _files("exactly one image")
     if len(files) > 1:
-        raise ApiError(400, "too_many_files", f"Send exactly one image per job; got {len(files)} files in '{FIELD}'.")
-    upload = files[0]
+        raise ApiError(400, "too_many_files", f"Send exactly one image per job; got {len(files)} files in '{FIELD}' "
+                                              "(an album goes to POST /api/v1/batches).")
+    return _read(files[0], max_bytes, max_pixels)
+
+
+def read_uploads(max_files: int, max_bytes: int, max_pixels: int) -> list[Upload | tuple[str | None, ApiError | images.ImageError]]:
+    """Every file of an album, in order: an Upload, or its name with what is wrong with it."""
+    files = _files(f"1 to {max_files} images")
+    if len(files) > max_files:
+        raise ApiError(400, "too_many_files", f"An album takes at most {max_files} images; got {len(files)}. "
+                                              "Send the rest in another request.")
+    found: list[Upload | tuple[str | None, ApiError | images.ImageError]] = []
+    for upload in files:
+        try:
+            found.append(_read(upload, max_bytes, max_pixels))
+        except (ApiError, images.ImageError) as exc:
+            found.append((secure_filename(upload.filename or "") or None, exc))
+    return found
+
+
+def _read(upload: FileStorage, max_bytes: int, max_pixels: int) -> Upload:
     data = upload.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ApiError(413, "file_too_large", f"The upload is over the {max_bytes // (1024 * 1024)} MiB limit; send a smaller image.")
     info = images.inspect(data, max_pixels)
     filename = secure_filename(upload.filename or "") or None
     return Upload(data=data, filename=filename, info=info)
+
+
+def _body_limit() -> None:
+    """An album may be as large as its files together; everything else keeps the one-file limit."""
+    if request.endpoint in ALBUM_ENDPOINTS:
+        settings = current_app.config["SETTINGS"]
+        request.max_content_length = (settings.max_upload_bytes + 64 * 1024) * settings.max_files_per_request
+
+
+def init_app(app: Flask) -> None:
+    """Before auth's CSRF check, which is the first to read the form."""
+    app.before_request(_body_limit)

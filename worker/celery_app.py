@@ -12,7 +12,7 @@ from celery.signals import worker_init, worker_shutdown
 
 from shared.celeryconf import make_celery
 from shared.settings import Settings
-from worker import tasks
+from worker import tasks, webhooks
 from worker.maintenance import Maintenance
 from worker.runtime import Runtime
 
@@ -25,6 +25,7 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     app.conf.worker_prefetch_multiplier = 1
     runtime = Runtime(settings)
     tasks.register(app, runtime)
+    webhooks.register(app, settings)
 
     maintenance = Maintenance(settings, settings.reaper_interval_s, runtime.holder)
 

@@ -1,10 +1,13 @@
-"""Real-size test images made on the spot (seeded), so a benchmark needs no data set and no network."""
+"""Images to time: real-size ones made on the spot (seeded, no data set, no network), or the user's own."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from cli.client import IMAGE_SUFFIXES, image_files
 
 
 def texture_jpeg(rng: np.random.Generator, width: int, height: int) -> bytes:
@@ -20,3 +23,17 @@ def texture_jpeg(rng: np.random.Generator, width: int, height: int) -> bytes:
 def make_images(count: int, width: int = 640, height: int = 480, seed: int = 0) -> list[bytes]:
     rng = np.random.default_rng(seed)
     return [texture_jpeg(rng, width, height) for _ in range(count)]
+
+
+class NoImages(ValueError):
+    """--images names no folder with photos; the message says what was looked for."""
+
+
+def load_images(folder: str, count: int | None = None) -> list[bytes]:
+    """The folder's photos, repeated in order to make `count` when given."""
+    found = image_files(Path(folder)) if Path(folder).is_dir() else []
+    if not found:
+        raise NoImages(f"--images {folder}: no {', '.join(sorted(IMAGE_SUFFIXES))} files there; "
+                       "point it at a folder of photos")
+    data = [p.read_bytes() for p in found]
+    return [data[i % len(data)] for i in range(count or len(data))]

@@ -10,6 +10,7 @@ import pytest
 from cli.benchmark.report import ROWS, table
 from cli.broker import free_port
 from tests.e2e.test_up import Up
+from tests.helpers import images as make
 from tests.helpers.services import ROOT
 
 KEYS = {"jobs", "e2e_jobs_per_s", "raw_batched_images_per_s", "raw_single_images_per_s", "ratio_e2e_to_raw_batched",
@@ -25,7 +26,8 @@ def bench(url: str, *extra: str, env: dict[str, str] | None = None) -> subproces
 
 
 @pytest.mark.slow
-def test_bench_measures_a_running_service_against_the_raw_model(tmp_path, redis_url):
+@pytest.mark.parametrize("own_images", [False, True], ids=["generated", "images-dir"])
+def test_bench_measures_a_running_service_against_the_raw_model(tmp_path, redis_url, own_images):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOGBREED_")}
     env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1", DOGBREED_MAX_BATCH="4",
                DOGBREED_BROKER_URL=redis_url, DOGBREED_QUEUE=f"bench-{uuid.uuid4().hex[:10]}",
@@ -34,7 +36,13 @@ def test_bench_measures_a_running_service_against_the_raw_model(tmp_path, redis_
     try:
         service.wait_ready()
         key = (tmp_path / "var" / "local-api-key").read_text().strip()
-        done = bench(service.url, "--jobs", "12", "--concurrency", "4", "--json", "--backbone", "tiny",
+        photos = []
+        if own_images:  # three photos of the user's, repeated to make 12 jobs
+            (tmp_path / "photos").mkdir()
+            for i in range(3):
+                (tmp_path / "photos" / f"p{i}.jpg").write_bytes(make.jpeg(320, 240, seed=i))
+            photos = ["--images", str(tmp_path / "photos")]
+        done = bench(service.url, *photos, "--jobs", "12", "--concurrency", "4", "--json", "--backbone", "tiny",
                      "--weights", "random", "--batch-size", "4",
                      env={"DOGBREED_API_KEY": key, "DOGBREED_BROKER_URL": redis_url})
     finally:
@@ -57,8 +65,22 @@ def test_bench_measures_a_running_service_against_the_raw_model(tmp_path, redis_
 
 def test_bench_says_when_the_service_is_not_there():
     done = bench(f"http://127.0.0.1:{free_port()}", "--jobs", "2")
-    assert done.returncode == 1
+    assert done.returncode == 1 and "not reachable" in done.stderr
     assert "bench:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bench_images_names_the_fix_for_a_folder_without_photos(tmp_path):
+    done = bench(f"http://127.0.0.1:{free_port()}", "--images", str(tmp_path))
+    assert done.returncode == 1 and "point it at a folder of photos" in done.stderr
+
+
+def test_own_images_are_repeated_in_order_to_fill_the_jobs(tmp_path):
+    from cli.benchmark.images import load_images
+
+    for name, data in (("a.jpg", b"A"), ("b.png", b"B"), ("notes.txt", b"T"), (".hidden.jpg", b"H")):
+        (tmp_path / name).write_bytes(data)
+    assert load_images(str(tmp_path)) == [b"A", b"B"]
+    assert load_images(str(tmp_path), 5) == [b"A", b"B", b"A", b"B", b"A"]
 
 
 def test_the_table_names_every_figure_and_shows_missing_ones_as_na():

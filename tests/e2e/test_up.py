@@ -13,6 +13,7 @@ import requests
 
 from cli.broker import free_port
 from tests.helpers import images as make
+from tests.helpers.openapi import checker
 from tests.helpers.services import REAL_DATA, REAL_MODELS, ROOT, wait_for
 
 pytestmark = pytest.mark.slow
@@ -104,8 +105,11 @@ def test_up_serves_the_api_pages_and_flower_then_stops_cleanly(up, tmp_path):
     assert f"http://127.0.0.1:{up.port}/" in log and f"http://127.0.0.1:{up.flower_port}/" in log
     assert "broker:" in log and "database:" in log and "sqlite" in log
     key = (tmp_path / "var" / "local-api-key").read_text().strip()
+    secret = tmp_path / "var" / "webhook-secret"
+    assert len(secret.read_text().strip()) == 64 and secret.stat().st_mode & 0o777 == 0o600
     api = requests.Session()
     api.headers["Authorization"] = f"Bearer {key}"
+    api.hooks["response"].append(checker().requests_hook)  # answers must match the OpenAPI document
     assert requests.get(f"{up.url}/api/v1/jobs", timeout=5).status_code == 401
 
     results = {}

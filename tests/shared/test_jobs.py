@@ -78,3 +78,36 @@ def test_history_is_newest_first_paginated_and_per_owner(sessions):
 def test_job_ids_are_unguessable(sessions):
     ids = {new_job(sessions) for _ in range(20)}
     assert len(ids) == 20 and all(len(i) >= 22 for i in ids)
+
+
+def test_a_canceled_job_never_gets_a_result_even_from_a_running_batch(sessions):
+    job_id = new_job(sessions)
+    with session_scope(sessions) as s:
+        assert jobs.claim(s, job_id, "w1", max_attempts=3) is not None  # its batch is running
+    with session_scope(sessions) as s:
+        assert jobs.cancel(s, job_id)
+    with session_scope(sessions) as s:  # the batch ends: its result and any retry are refused
+        assert not jobs.succeed(s, job_id, {"kind": "dog"})
+        assert not jobs.fail(s, job_id, "late", "too late")
+        assert jobs.claim(s, job_id, "w2", max_attempts=3) is None
+        assert not jobs.cancel(s, job_id)
+    with session_scope(sessions) as s:
+        job = s.get(Job, job_id)
+        assert (job.status, job.result, job.finished_at is not None) == ("canceled", None, True)
+        assert jobs.to_dict(job)["result"] is None and jobs.count_unfinished(s) == 0
+
+
+def test_a_job_with_a_callback_is_noted_when_it_ends_and_only_once(sessions):
+    from shared.webhooks import ended_with_callback
+
+    with session_scope(sessions) as s:
+        plain = new_job(sessions)
+        hooked = jobs.create_job(s, owner_id=None, sha256="b" * 64, size=1, fmt="PNG", width=1, height=1,
+                                 filename=None, callback_url="https://example.com/hook").id
+    with session_scope(sessions) as s:
+        assert jobs.succeed(s, plain, {"kind": "dog"}) and jobs.succeed(s, hooked, {"kind": "human"})
+        assert not jobs.cancel(s, hooked)
+        s.commit()
+        assert ended_with_callback(s) == [hooked] and ended_with_callback(s) == []
+        job = s.get(Job, hooked)
+        assert job.result_kind == "human" and jobs.to_dict(job)["webhook"]["status"] == "pending"

@@ -1,13 +1,18 @@
-// Show a job and poll its API until it ends: status, sentence, top-5 bars, face boxes.
+// Show a job and poll its API until it ends: status, sentence, top-5 bars, face boxes; Cancel while it runs.
 (function () {
   const root = document.getElementById("job");
   const api = root.dataset.api;
   const svg = root.querySelector("svg.boxes");
   const el = (id) => document.getElementById(id);
+  const ENDED = ["succeeded", "failed", "canceled"];
 
   function render(job) {
-    el("status").textContent = job.status;
+    if (el("status").textContent !== job.status) el("status").textContent = job.status;  // aria-live speaks changes only
     el("status").className = "status " + job.status;
+    el("cancel-form").hidden = ENDED.includes(job.status);
+    const w = job.webhook;
+    el("webhook").textContent = w ? "webhook " + w.status + " after " + w.attempts + " attempt(s)" +
+      (w.last_error ? ": " + w.last_error : "") : "";
     if (job.status === "failed" && job.error) {
       el("error").hidden = false;
       el("error").textContent = job.error.message;
@@ -43,13 +48,31 @@
       if (res.ok) {
         const job = await res.json();
         render(job);
-        if (job.status === "succeeded" || job.status === "failed") return;
+        if (ENDED.includes(job.status) && !(job.webhook && job.webhook.status === "pending")) return;
       }
     } catch (e) { /* network blip: try again */ }
     setTimeout(() => poll(Math.min(delay * 1.5, 5000)), delay);
   }
 
+  el("cancel-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    el("cancel").disabled = true;
+    try {
+      const res = await fetch(api, { method: "DELETE", credentials: "same-origin",
+        headers: { Accept: "application/json", "X-CSRF-Token": root.dataset.csrf } });
+      const body = await res.json();
+      if (res.ok || res.status === 409) {
+        render(res.ok ? body : await (await fetch(api, { credentials: "same-origin" })).json());
+      } else {
+        el("error").hidden = false;
+        el("error").textContent = body.error ? body.error.message : "Could not cancel.";
+      }
+    } finally {
+      el("cancel").disabled = false;
+    }
+  });
+
   const initial = JSON.parse(document.getElementById("job-data").textContent);
   render(initial);
-  if (initial.status !== "succeeded" && initial.status !== "failed") poll(500);
+  if (!ENDED.includes(initial.status) || (initial.webhook && initial.webhook.status === "pending")) poll(500);
 })();

@@ -1,0 +1,149 @@
+"""A small typed client for the dogbreed API, for `dogbreed classify`, `dogbreed bench` and scripts.
+
+Jobs and albums come back as the API's JSON (dicts, described in /api/v1/openapi.json); every
+refusal is a ServiceError carrying the API's error code and message. One requests session per
+thread, so a client can be shared by a thread pool.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import requests
+
+Job = dict[str, Any]
+Batch = dict[str, Any]
+ENDED = ("succeeded", "failed", "canceled")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
+
+
+class ServiceError(RuntimeError):
+    """The service refused or could not be reached; the message says what to fix."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+@dataclass(frozen=True)
+class Poll:
+    """Polling backs off, so that many waiting clients do not take the CPU the service needs."""
+
+    first_s: float = 0.05
+    factor: float = 1.5
+    max_s: float = 1.0  # at 32 clients and seconds of latency, 0.25 s polling took ~30% of a core here
+
+    def intervals(self) -> Iterator[float]:
+        wait = self.first_s
+        while True:
+            yield wait
+            wait = min(self.max_s, wait * self.factor)
+
+
+def error_text(response: requests.Response) -> str:
+    try:
+        error = response.json()["error"]
+        return f"{error['code']}: {error['message']}"
+    except Exception:
+        return response.text[:200]
+
+
+class Client:
+    def __init__(self, url: str, api_key: str | None = None, timeout_s: float = 300,
+                 hooks: list[Callable[..., Any]] | None = None) -> None:
+        self.url = url.rstrip("/")
+        self.api_key = api_key
+        self.timeout_s = timeout_s
+        self.hooks = hooks or []  # requests response hooks (tests check answers against the OpenAPI document)
+        self._local = threading.local()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            if self.api_key:
+                session.headers["Authorization"] = f"Bearer {self.api_key}"
+            session.hooks["response"].extend(self.hooks)
+        return session
+
+    def _call(self, method: str, url: str, expect: tuple[int, ...], **kwargs: Any) -> requests.Response:
+        try:
+            response = self._session().request(method, url if "://" in url else self.url + url, **kwargs)
+        except requests.RequestException as exc:
+            raise ServiceError(f"{self.url} is not reachable ({type(exc).__name__}); is the service running?") from exc
+        if response.status_code not in expect:
+            code = None
+            try:
+                code = response.json()["error"]["code"]
+            except Exception:
+                pass
+            raise ServiceError(f"{method} {url} answered {response.status_code}: {error_text(response)}",
+                               response.status_code, code)
+        return response
+
+    # ---- jobs -------------------------------------------------------------------------------
+    def submit(self, image: bytes, filename: str = "image.jpg", pipeline: str = "classify",
+               callback_url: str | None = None, idempotency_key: str | None = None) -> Job:
+        data = {"pipeline": pipeline} if pipeline != "classify" else {}
+        if callback_url:
+            data["callback_url"] = callback_url
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._call("POST", "/api/v1/jobs", (200, 202), files={"image": (filename, image)}, data=data,
+                          headers=headers, timeout=60).json()
+
+    def job(self, job: Job | str) -> Job:
+        return self._call("GET", _url(job, "/api/v1/jobs/"), (200,), timeout=30).json()
+
+    def cancel(self, job: Job | str) -> Job:
+        return self._call("DELETE", _url(job, "/api/v1/jobs/"), (200,), timeout=30).json()
+
+    def wait(self, job: Job | str, poll: Poll = Poll()) -> tuple[Job, int]:
+        """The ended job, and how many GETs it took."""
+        deadline = time.monotonic() + self.timeout_s
+        for polls, interval in enumerate(poll.intervals(), 1):
+            time.sleep(interval)
+            found = self.job(job)
+            if found["status"] in ENDED:
+                return found, polls
+            if time.monotonic() > deadline:
+                raise ServiceError(f"job {found['id']} still {found['status']} after {self.timeout_s:.0f}s; "
+                                   "is a worker running?")
+        raise AssertionError("unreachable")
+
+    # ---- albums -----------------------------------------------------------------------------
+    def submit_batch(self, files: list[tuple[str, bytes]], callback_url: str | None = None) -> Batch:
+        data = {"callback_url": callback_url} if callback_url else {}
+        return self._call("POST", "/api/v1/batches", (202,), files=[("image", f) for f in files], data=data,
+                          timeout=300).json()
+
+    def batch(self, batch: Batch | str) -> Batch:
+        return self._call("GET", _url(batch, "/api/v1/batches/"), (200,), timeout=30).json()
+
+    def wait_batch(self, batch: Batch | str, poll: Poll = Poll(max_s=2.0),
+                   progress: Callable[[Batch], None] | None = None) -> Batch:
+        deadline = time.monotonic() + self.timeout_s
+        for interval in poll.intervals():
+            found = self.batch(batch)
+            if progress:
+                progress(found)
+            if found["summary"]["done"]:
+                return found
+            if time.monotonic() > deadline:
+                raise ServiceError(f"album {found['id']} not done after {self.timeout_s:.0f}s; is a worker running?")
+            time.sleep(interval)
+        raise AssertionError("unreachable")
+
+
+def _url(thing: dict[str, Any] | str, prefix: str) -> str:
+    if isinstance(thing, dict):
+        return thing.get("url") or prefix + thing["id"]
+    return thing if "://" in thing or thing.startswith("/") else prefix + thing
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Photos under a folder, by suffix, in a stable order (hidden files skipped)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))

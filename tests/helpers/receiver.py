@@ -1,0 +1,52 @@
+"""A real HTTP server that receives webhooks and checks each signature, as a user's endpoint would."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Delivery:
+    signature: str
+    verified: bool
+    job: dict[str, Any]
+
+
+@dataclass
+class Receiver:
+    secret: str
+    answers: list[int] = field(default_factory=list)  # status per request in turn; 204 once they run out
+    deliveries: list[Delivery] = field(default_factory=list)
+
+    def start(self) -> str:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                signature = self.headers.get("X-Dogbreed-Signature", "")
+                expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+                verified = hmac.compare_digest(signature, expected)
+                receiver.deliveries.append(Delivery(signature, verified, json.loads(body)))
+                status = receiver.answers.pop(0) if receiver.answers else 204
+                print(f"receiver: POST {self.path} job={receiver.deliveries[-1].job['id']} "
+                      f"status={receiver.deliveries[-1].job['status']} signature={signature} "
+                      f"verified={verified} -> answering {status}", flush=True)
+                self.send_response(status if verified else 401)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

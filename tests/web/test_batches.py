@@ -1,0 +1,71 @@
+"""Albums: POST /api/v1/batches with several `image` parts; a bad file fails alone, in its place."""
+import io
+
+from tests.helpers import images as make
+from tests.web.test_api import job_rows, queued_messages
+
+
+def post_album(client, files: list[tuple[bytes, str]], path: str = "/api/v1/batches", **kwargs):
+    return client.post(path, data={"image": [(io.BytesIO(data), name) for data, name in files]},
+                       content_type="multipart/form-data", **kwargs)
+
+
+def test_an_album_makes_one_job_per_good_file_and_keeps_the_order(client, app, settings):
+    response = post_album(client, [(make.jpeg(seed=1), "a.jpg"), (b"not an image", "notes.jpg"),
+                                   (make.png(seed=2), "b.png")])
+    assert response.status_code == 202, response.json
+    body = response.json
+    assert response.headers["Location"] == body["url"] and body["url"].endswith(f"/api/v1/batches/{body['id']}")
+    first, bad, last = body["jobs"]
+    assert first["status"] == "queued" and first["image"]["filename"] == "a.jpg" and first["batch_id"] == body["id"]
+    assert bad == {"filename": "notes.jpg", "error": {"code": "not_an_image", "message": bad["error"]["message"]}}
+    assert last["image"]["format"] == "PNG"
+    assert body["summary"] == {"queued": 2, "running": 0, "succeeded": 0, "failed": 0, "canceled": 0,
+                               "rejected": 1, "total": 3, "done": False}
+    assert len(job_rows(app)) == 2 and len(queued_messages(settings)) == 2
+
+
+def test_get_batch_shows_jobs_and_summary_as_they_end(client, app):
+    body = post_album(client, [(make.jpeg(seed=i), f"{i}.jpg") for i in range(3)]).json
+    for job in body["jobs"]:
+        assert client.delete(job["url"]).status_code == 200
+    got = client.get(body["url"])
+    assert got.status_code == 200 and [j["id"] for j in got.json["jobs"]] == [j["id"] for j in body["jobs"]]
+    assert got.json["summary"]["canceled"] == 3 and got.json["summary"]["done"] is True
+
+
+def test_too_many_files_is_400_and_makes_nothing(make_settings, redis_url, queue_name):
+    from web.app import create_app
+
+    app = create_app(make_settings(broker_url=redis_url, queue=queue_name, max_files_per_request=2))
+    response = post_album(app.test_client(), [(make.jpeg(seed=i), f"{i}.jpg") for i in range(3)])
+    assert response.status_code == 400 and response.json["error"]["code"] == "too_many_files"
+    assert "at most 2" in response.json["error"]["message"] and job_rows(app) == []
+
+
+def test_an_album_may_be_bigger_than_one_upload(make_settings, redis_url, queue_name):
+    from web.app import create_app
+
+    photos = [make.jpeg(400, 300, seed=i) for i in range(2)]
+    limit = max(len(p) for p in photos) + 10  # each fits; together they are far over the one-upload limit
+    app = create_app(make_settings(broker_url=redis_url, queue=queue_name, max_upload_bytes=limit))
+    response = post_album(app.test_client(), [(p, f"{i}.jpg") for i, p in enumerate(photos)])
+    assert response.status_code == 202 and response.json["summary"]["queued"] == 2
+
+
+def test_unknown_batch_is_a_json_404(client):
+    response = client.get("/api/v1/batches/nope")
+    assert response.status_code == 404 and response.json["error"]["code"] == "batch_not_found"
+
+
+def test_the_upload_form_takes_several_files_and_shows_the_album(client):
+    with client.session_transaction() as session:
+        session["csrf"] = "token"
+    response = client.post("/", data={"csrf_token": "token", "image": [(io.BytesIO(make.jpeg(seed=i)), f"{i}.jpg")
+                                                                       for i in range(2)]},
+                           content_type="multipart/form-data")
+    assert response.status_code == 303 and "/batches/" in response.headers["Location"]
+    page = client.get(response.headers["Location"]).data.decode()
+    assert "batch.js" in page and 'aria-live="polite"' in page and page.count('"status": "queued"') == 2
+    form = client.get("/").data.decode()
+    assert "multiple" in form and "upload.js" in form

@@ -1,0 +1,83 @@
+"""Webhook delivery as its own Celery task (`dogbreed.webhook`), never on the inference threads.
+
+When a session that ended jobs with a callback_url commits (the result writer, the reaper), their
+ids are enqueued here. Each attempt POSTs the job's JSON, signed with DOGBREED_WEBHOOK_SECRET, and
+is recorded on the row; failures and non-2xx answers retry with exponential backoff.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+import requests
+from celery import Celery
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session
+
+from shared import jobs, webhooks
+from shared.celeryconf import PUBLISH_RETRY_POLICY, TASK_WEBHOOK
+from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.settings import Settings
+from shared.tables import Job
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 600
+
+
+def post(url: str, body: bytes, secret: str, timeout_s: int) -> str | None:
+    """One attempt; None when the receiver answered 2xx, else what went wrong."""
+    headers = {"Content-Type": "application/json", "User-Agent": "dogbreed-webhook/1",
+               webhooks.SIGNATURE_HEADER: webhooks.sign(body, secret)}
+    try:
+        response = requests.post(url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False)
+    except requests.RequestException as exc:
+        return f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= response.status_code < 300:
+        return None
+    return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def register(app: Celery, settings: Settings) -> None:
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+
+    def enqueue_ended(session: Session) -> None:
+        for job_id in webhooks.ended_with_callback(session):
+            try:
+                app.send_task(TASK_WEBHOOK, args=[job_id], queue=settings.queue, retry=True,
+                              retry_policy=PUBLISH_RETRY_POLICY)
+            except Exception as exc:  # the job's end is committed; its webhook stays `pending` on the row
+                log.warning("webhook for job %s not enqueued: %s", job_id, exc)
+
+    # Every session of this worker process: the result writer's and the reaper's alike.
+    event.listen(Session, "after_commit", enqueue_ended)
+    event.listen(Session, "after_rollback", webhooks.forget_ended)
+
+    @app.task(name=TASK_WEBHOOK, bind=True, acks_late=True, max_retries=None, ignore_result=True)
+    def deliver(self, job_id: str) -> str:
+        with session_scope(sessions) as session:
+            job = session.get(Job, job_id)
+            if job is None or not job.callback_url or job.status not in jobs.FINISHED:
+                return "skipped"
+            if job.webhook_status != webhooks.PENDING:
+                return job.webhook_status or "skipped"  # a redelivered message after the last attempt
+            url, attempts = job.callback_url, (job.webhook_attempts or 0) + 1
+            body = json.dumps(jobs.to_dict(job), sort_keys=True).encode()
+        if not settings.webhook_secret:
+            error = "DOGBREED_WEBHOOK_SECRET is not set on the worker; nothing was sent unsigned."
+            attempts = settings.webhook_max_attempts
+        else:
+            try:
+                webhooks.check_callback_url(url, settings.webhook_allow_private)
+                error = post(url, body, settings.webhook_secret, settings.webhook_timeout_s)
+            except webhooks.CallbackUrlError as exc:
+                error, attempts = str(exc), settings.webhook_max_attempts
+        values = webhooks.attempt_values(attempts, error, settings.webhook_max_attempts)
+        with session_scope(sessions) as session:
+            session.execute(update(Job).where(Job.id == job_id).values(**values))
+        if values["webhook_status"] == webhooks.PENDING:
+            countdown = min(settings.webhook_backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
+            log.info("webhook for job %s: attempt %d failed (%s); again in %ss", job_id, attempts, error, countdown)
+            raise self.retry(countdown=countdown)
+        log.info("webhook for job %s %s after %d attempt(s)", job_id, values["webhook_status"], attempts)
+        return values["webhook_status"]

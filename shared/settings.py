@@ -24,6 +24,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise SettingsError(f"{name}={value} must be at least 1; set it to e.g. {default}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw in (None, ""):
@@ -50,6 +57,7 @@ class Settings:
     queue: str = "dogbreed"
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
+    max_concurrent_decodes: int = 2
     max_batch: int = 16
     max_batch_delay_ms: int = 10
     max_queued_jobs: int = 10_000
@@ -95,6 +103,7 @@ class Settings:
             queue=env.get("DOGBREED_QUEUE") or "dogbreed",
             max_upload_bytes=_int(env, "DOGBREED_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_pixels=_int(env, "DOGBREED_MAX_PIXELS", cls.max_pixels),
+            max_concurrent_decodes=_positive(env, "DOGBREED_MAX_CONCURRENT_DECODES", cls.max_concurrent_decodes),
             max_batch=max(1, _int(env, "DOGBREED_MAX_BATCH", cls.max_batch)),
             max_batch_delay_ms=max(0, _int(env, "DOGBREED_MAX_BATCH_DELAY_MS", cls.max_batch_delay_ms)),
             max_queued_jobs=_int(env, "DOGBREED_MAX_QUEUED_JOBS", cls.max_queued_jobs),

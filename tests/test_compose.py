@@ -47,3 +47,11 @@ def test_flower_is_not_open_to_the_world():
 def test_dockerfile_builds_the_gpu_image():
     text = (ROOT / "Dockerfile").read_text()
     assert ".[gpu]" in text and "dogbreed" in text
+
+
+def test_every_python_service_has_a_memory_limit_and_bounded_decodes():
+    """An image bomb or a leak is capped per container instead of taking the host (and every job) down."""
+    services = load()["services"]
+    for name in ("web", "flower", *[k for k in services if k.startswith("worker")]):
+        assert services[name]["deploy"]["resources"]["limits"]["memory"], name
+    assert "DOGBREED_MAX_CONCURRENT_DECODES" in services["web"]["environment"]

@@ -6,12 +6,14 @@ import secrets
 
 from flask import Flask
 
+from shared import images
 from shared.settings import Settings
 from web import api, auth, database, errors, health, pages, queue, ratelimit
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    images.set_max_concurrent_decodes(settings.max_concurrent_decodes)
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,

@@ -10,6 +10,7 @@ import logging
 from celery import Celery
 from celery.signals import worker_init, worker_shutdown
 
+from shared import images
 from shared.celeryconf import make_celery
 from shared.settings import Settings
 from worker import tasks
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     app = make_celery(settings, name="dogbreed-worker")
+    images.set_max_concurrent_decodes(settings.max_concurrent_decodes)
     # Prefetch as many messages as one batch holds: one per task thread, no more.
     app.conf.worker_prefetch_multiplier = 1
     runtime = Runtime(settings)

@@ -67,6 +67,7 @@ def settings_env(settings) -> dict[str, str]:
         "DOGBREED_JOB_DEADLINE_S": str(settings.job_deadline_s),
         "DOGBREED_REAPER_INTERVAL_S": str(settings.reaper_interval_s),
         "DOGBREED_MAX_ATTEMPTS": str(settings.max_attempts),
+        "DOGBREED_MAX_CONCURRENT_DECODES": str(settings.max_concurrent_decodes),
         "DOGBREED_AUTH": "1" if settings.auth_required else "0",
         "DOGBREED_SECRET_KEY": settings.secret_key,
         "TF_CPP_MIN_LOG_LEVEL": "3",

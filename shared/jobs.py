@@ -46,11 +46,15 @@ def mark_enqueued(session: Session, job_id: str) -> None:
 def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job | None:
     """Move a job to running and count the attempt; None when it is finished or gone.
 
-    A job already running is claimed again only by a redelivered message (its worker died).
-    One that has used all its attempts is failed here instead of looping forever.
+    A job running on another node is left alone: a duplicate message must not run it twice while
+    that node lives (a dead node's jobs are requeued by the reaper). The same node may claim it
+    again: its own retry after a passing fault. One that has used all its attempts is failed
+    here instead of looping forever.
     """
     job = session.get(Job, job_id)
     if job is None or job.status in FINISHED:
+        return None
+    if job.status == RUNNING and job.worker != worker[:200]:
         return None
     if job.attempts >= max_attempts:
         give_up(session, job_id, job.attempts)
@@ -109,6 +113,32 @@ def stale_jobs(session: Session, older_than_s: int, limit: int = 500) -> list[Jo
         .order_by(Job.created_at)
         .limit(limit)
     )
+    return list(session.scalars(stmt))
+
+
+def running_jobs(session: Session, limit: int = 500) -> list[Job]:
+    """Jobs some node says it is running, oldest first: the reaper checks that node is still alive."""
+    stmt = select(Job).where(Job.status == RUNNING).order_by(Job.started_at).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def orphans_of(session: Session, node: str, started_before: datetime) -> list[Job]:
+    """Jobs a node was running before it (re)started: that process is gone, so nothing runs them."""
+    stmt = select(Job).where(Job.status == RUNNING, Job.worker == node[:200], Job.started_at < started_before)
+    return list(session.scalars(stmt))
+
+
+def queued_among(session: Session, job_ids: set[str]) -> list[Job]:
+    """Of these jobs, the ones still waiting: a dead node received their messages but never started them."""
+    if not job_ids:
+        return []
+    return list(session.scalars(select(Job).where(Job.id.in_(sorted(job_ids)), Job.status == QUEUED)))
+
+
+def queued_before(session: Session, before: datetime, limit: int = 5000) -> list[Job]:
+    """Queued jobs whose message was sent before `before`, oldest first."""
+    stmt = (select(Job).where(Job.status == QUEUED, func.coalesce(Job.enqueued_at, Job.created_at) < before)
+            .order_by(Job.created_at).limit(limit))
     return list(session.scalars(stmt))
 
 

@@ -63,6 +63,7 @@ class Settings:
     max_queued_jobs: int = 10_000
     job_deadline_s: int = 600
     reaper_interval_s: int = 30
+    heartbeat_ttl_s: int = 15
     max_attempts: int = 3
     retention_days: int = 30
     rate_limit_per_minute: int = 120
@@ -110,6 +111,7 @@ class Settings:
             job_deadline_s=_int(env, "DOGBREED_JOB_DEADLINE_S", cls.job_deadline_s),
             reaper_interval_s=max(1, _int(env, "DOGBREED_REAPER_INTERVAL_S", cls.reaper_interval_s)),
             max_attempts=_int(env, "DOGBREED_MAX_ATTEMPTS", cls.max_attempts),
+            heartbeat_ttl_s=max(2, _int(env, "DOGBREED_HEARTBEAT_TTL_S", cls.heartbeat_ttl_s)),
             retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
             rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             auth_required=_bool(env, "DOGBREED_AUTH", True),

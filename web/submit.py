@@ -23,18 +23,34 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
                        f"{settings.max_queued_jobs} jobs are already waiting; try again shortly.", {"Retry-After": "10"})
     upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
     store = ImageStore(settings.storage_dir)
-    sha256, _ = store.put(upload.data, upload.info.extension)
-    job = jobs.create_job(session, owner_id=owner_id, sha256=sha256, size=len(upload.data), fmt=upload.info.format,
-                          width=upload.info.width, height=upload.info.height, filename=upload.filename)
-    session.commit()
+    stored = store.store(upload.data, upload.info.extension)
+    sha256 = stored.sha256
+
+    def take_back_image() -> None:
+        """Unless another job uses these bytes, or another upload stored them after us (its row may
+        not be committed yet: the file's time says so)."""
+        if not session.query(Job.id).filter(Job.image_sha256 == sha256).first():
+            store.discard(sha256, upload.info.extension, stored.mtime_ns)
+
+    try:
+        job = jobs.create_job(session, owner_id=owner_id, sha256=sha256, size=len(upload.data),
+                              fmt=upload.info.format, width=upload.info.width, height=upload.info.height,
+                              filename=upload.filename)
+        session.commit()
+    except Exception:
+        session.rollback()
+        try:
+            take_back_image()
+        except Exception:  # the database is away: gc cannot know this file, but a failed clean-up must not hide why
+            pass
+        raise
     try:
         enqueue(task_name, job.id)
     except BrokerUnavailable:
         # Not accepted after all: take back the row (and the image if nobody else uses it).
         session.delete(job)
         session.commit()
-        if not session.query(Job.id).filter(Job.image_sha256 == sha256).first():
-            store.delete(sha256, upload.info.extension)
+        take_back_image()
         raise
     jobs.mark_enqueued(session, job.id)
     session.commit()

@@ -155,3 +155,49 @@ def test_up_serves_the_api_pages_and_flower_then_stops_cleanly(up, tmp_path):
     for port in (up.port, up.flower_port):
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def child_pids(pid: int) -> set[int]:
+    """Every descendant of `pid` (gunicorn, its workers, the Celery worker, Flower)."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    tree: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        child, parent = map(int, line.split())
+        tree.setdefault(parent, []).append(child)
+    found, todo = set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+def test_when_up_is_killed_its_children_go_too_and_the_ports_are_free(up):
+    """SIGKILL (or a closed terminal) leaves no gunicorn, worker or Flower behind holding the ports."""
+    children = child_pids(up.proc.pid)
+    assert len(children) >= 3
+    up.proc.kill()
+    up.proc.wait()
+    wait_for(lambda: not any(alive(pid) for pid in children), 60, 0.5, "every child of up to exit")
+    for port in (up.port, up.flower_port):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_a_second_stop_signal_hurries_the_stop_instead_of_breaking_it(up):
+    children = child_pids(up.proc.pid)
+    up.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    up.proc.send_signal(signal.SIGTERM)
+    assert up.proc.wait(timeout=60) == 0
+    assert "Traceback" not in up.log()
+    assert not any(alive(pid) for pid in children)

@@ -31,9 +31,10 @@ def iso(value: datetime | None) -> str | None:
 
 
 def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int, fmt: str,
-               width: int, height: int, filename: str | None) -> Job:
+               width: int, height: int, filename: str | None, pipeline: str = "classify") -> Job:
     job = Job(owner_id=owner_id, status=QUEUED, image_sha256=sha256, image_bytes=size, image_format=fmt,
-              image_width=width, image_height=height, original_filename=(filename or "")[:255] or None)
+              image_width=width, image_height=height, original_filename=(filename or "")[:255] or None,
+              pipeline=pipeline)
     session.add(job)
     session.flush()
     return job

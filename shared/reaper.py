@@ -16,7 +16,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from shared import heartbeat, jobs
-from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP, make_celery
+from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY, make_celery
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
 from shared.tables import Job, utcnow
@@ -41,13 +41,19 @@ class Reaper:
         # Queued before the message goes: a worker that gets it at once must find the job claimable.
         jobs.requeue(session, job.id)
         session.commit()
-        self.celery.send_task(TASK_CLASSIFY, args=[job.id], queue=self.settings.queue)
+        self.celery.send_task(PIPELINE_TASKS.get(job.pipeline, TASK_CLASSIFY), args=[job.id], queue=self.settings.queue)
         counts["requeued"] += 1
 
     def run_once(self) -> dict[str, int]:
         counts = {"requeued": 0, "failed": 0}
         with session_scope(self.sessions) as session:
-            for job in jobs.stale_jobs(session, self.settings.job_deadline_s):
+            stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
+            # A queued job whose message still waits (a long queue) keeps it: no second message per round.
+            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue, tuple(PIPELINE_TASKS.values()), 0)
+                       if any(job.status == jobs.QUEUED for job in stale) else set())
+            for job in stale:
+                if job.status == jobs.QUEUED and job.id in waiting:
+                    continue
                 self._resend(session, job, counts)
         if any(counts.values()):
             log.warning("reaper: re-enqueued %d stuck job(s), failed %d", counts["requeued"], counts["failed"])
@@ -97,7 +103,7 @@ class Reaper:
         if not candidates:
             return
         live_held = set().union(*(heartbeat.held_by(self.redis, queue, node) for node in alive))
-        present = heartbeat.messages_in_broker(self.redis, queue, (TASK_CLASSIFY, TASK_NOOP), settle_s)
+        present = heartbeat.messages_in_broker(self.redis, queue, tuple(PIPELINE_TASKS.values()), settle_s)
         for job in candidates:
             if job.id not in present and job.id not in live_held:
                 self._resend(session, job, counts)

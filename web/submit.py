@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import current_app
 
 from shared import jobs
-from shared.celeryconf import TASK_CLASSIFY
+from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY
 from shared.storage import ImageStore
 from shared.tables import Job
 from web.database import db
@@ -35,7 +35,8 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
     try:
         job = jobs.create_job(session, owner_id=owner_id, sha256=sha256, size=len(upload.data),
                               fmt=upload.info.format, width=upload.info.width, height=upload.info.height,
-                              filename=upload.filename)
+                              filename=upload.filename,
+                              pipeline=next((p for p, t in PIPELINE_TASKS.items() if t == task_name), "classify"))
         session.commit()
     except Exception:
         session.rollback()

@@ -133,6 +133,30 @@ def test_a_dead_workers_running_jobs_go_back_at_once_and_a_restarted_node_takes_
     assert alive_nodes(client, settings.queue) == set()  # a clean stop removes the heartbeat at once
 
 
+def test_reap_resends_the_jobs_own_task_and_leaves_a_job_whose_message_still_waits(settings, sessions):
+    """A job in a long queue still has its message: no second one each deadline. A no-op job gets
+    `dogbreed.noop` again, not a classification."""
+    import json
+
+    from shared.celeryconf import make_celery
+
+    store = ImageStore(settings.storage_dir)
+    waiting = add_job(sessions, store, make.png(seed=30), "queued", 1)
+    noop = add_job(sessions, store, make.png(seed=31), "running", 1)
+    with session_scope(sessions) as s:
+        s.execute(update(Job).where(Job.id == noop).values(pipeline="noop"))
+    celery = make_celery(settings)
+    celery.send_task("dogbreed.classify", args=[waiting], queue=settings.queue)  # its message, still waiting
+    celery.close()
+    for _ in range(2):
+        assert dogbreed(settings, "reap").returncode == 0
+    client = redis.Redis.from_url(settings.broker_url)
+    tasks = [json.loads(raw)["headers"]["task"] for raw in client.lrange(settings.queue, 0, -1)]
+    assert sorted(tasks) == ["dogbreed.classify", "dogbreed.noop"]  # the waiting one's own, and ONE resend
+    with session_scope(sessions) as s:
+        assert s.get(Job, waiting).status == "queued" and s.get(Job, noop).status == "queued"
+
+
 def test_a_cli_error_names_the_fix_not_a_traceback(settings, tmp_path):
     result = dogbreed(settings.with_(database_url=f"sqlite:///{tmp_path / 'empty.db'}"), "models", "list")
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -67,6 +67,8 @@ class Settings:
     max_attempts: int = 3
     retention_days: int = 30
     rate_limit_per_minute: int = 120
+    login_failures: int = 10
+    session_hours: int = 12
     auth_required: bool = True
     flower_user: str | None = None
     flower_password: str | None = None
@@ -114,6 +116,8 @@ class Settings:
             heartbeat_ttl_s=max(2, _int(env, "DOGBREED_HEARTBEAT_TTL_S", cls.heartbeat_ttl_s)),
             retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
             rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
+            login_failures=_int(env, "DOGBREED_LOGIN_FAILURES", cls.login_failures),
+            session_hours=_positive(env, "DOGBREED_SESSION_HOURS", cls.session_hours),
             auth_required=_bool(env, "DOGBREED_AUTH", True),
             flower_user=env.get("DOGBREED_FLOWER_USER") or None,
             flower_password=env.get("DOGBREED_FLOWER_PASSWORD") or None,

@@ -124,3 +124,39 @@ def test_backpressure_answers_503_when_the_queue_is_full(make_settings, redis_ur
 def test_the_noop_pipeline_is_for_admins(client, people):
     assert upload(client, people["a"], pipeline="noop").status_code == 403
     assert upload(client, people["root"], pipeline="noop").status_code == 202
+
+
+def test_failed_logins_are_throttled_per_name(make_settings, redis_url, queue_name, people):
+    from web.app import create_app
+
+    client = create_app(make_settings(broker_url=redis_url, queue=queue_name, auth_required=True,
+                                      login_failures=3)).test_client()
+    assert [login(client, "a", f"guess{i}").status_code for i in range(4)] == [401, 401, 401, 429]
+    blocked = login(client, "a", "a-password")  # even the right password waits now
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0 and b"Too many" in blocked.data
+
+
+def test_an_unknown_name_costs_a_password_check_like_a_known_one(settings, people, monkeypatch):
+    """Timing must not tell which names exist: both paths hash the password once (a spy around the real check)."""
+    calls = []
+    real = accounts.check_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash", lambda h, p: calls.append(h) or real(h, p))
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert accounts.check_login(session, "nobody", "x") is None
+        assert accounts.check_login(session, "a", "x") is None
+    engine.dispose()
+    assert len(calls) == 2 and calls[0].split("$")[0] == calls[1].split("$")[0]  # same method and cost
+
+
+def test_disabling_a_user_ends_sessions_and_keys_and_sessions_expire(app, client, people, settings):
+    assert app.permanent_session_lifetime.total_seconds() == settings.session_hours * 3600 < 31 * 24 * 3600
+    assert login(client, "a", "a-password").status_code == 302
+    assert client.get("/history").status_code == 200
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        accounts.disable_user(session, accounts.find_user(session, "a"))
+    engine.dispose()
+    assert client.get("/history").status_code == 302  # back to the login page
+    assert client.get("/api/v1/jobs", headers=bearer(people["a"])).status_code == 401
+    assert login(client, "a", "a-password").status_code == 401

@@ -5,6 +5,7 @@ win: the second finds the row already moved on and does nothing (idempotent task
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -72,6 +73,14 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job 
 
 
 def succeed(session: Session, job_id: str, result: dict[str, Any]) -> bool:
+    """Store the result; one that is not strict JSON (NaN, infinity) fails this job alone, with the
+    reason, instead of failing the whole write batch on PostgreSQL and being retried as a blip."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return fail(session, job_id, "invalid_result",
+                    f"The classifier produced a result that cannot be stored ({exc}); resubmit the image, "
+                    "and if it fails again, check the model.")
     return _finish(session, job_id, status=SUCCEEDED, result=result, error_code=None, error_message=None)
 
 

@@ -8,6 +8,7 @@ from typing import Mapping
 
 BACKBONES = ("resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class SettingsError(ValueError):
@@ -76,6 +77,9 @@ class Settings:
     port: int = 8000
     flower_port: int = 5555
     host: str = "127.0.0.1"
+    secure_cookies: bool = False
+    proxy_hops: int = 0
+    hsts_seconds: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -89,6 +93,12 @@ class Settings:
         dog_rule = (env.get("DOGBREED_DOG_RULE") or "mass").lower()
         if dog_rule not in ("mass", "top1"):
             raise SettingsError(f"DOGBREED_DOG_RULE={dog_rule!r}: use 'mass' (default) or 'top1'")
+        host = env.get("DOGBREED_HOST") or "127.0.0.1"
+        if not _bool(env, "DOGBREED_AUTH", True) and host not in LOOPBACK:
+            raise SettingsError(
+                f"DOGBREED_AUTH=0 with DOGBREED_HOST={host} would show every job to the network; "
+                "set DOGBREED_HOST=127.0.0.1, or switch accounts back on (DOGBREED_AUTH=1)"
+            )
         precision = env.get("DOGBREED_PRECISION") or "float32"
         if precision not in PRECISIONS:
             raise SettingsError(f"DOGBREED_PRECISION={precision!r}: use one of {', '.join(PRECISIONS)}")
@@ -124,7 +134,10 @@ class Settings:
             secret_key=env.get("DOGBREED_SECRET_KEY") or "",
             port=_int(env, "DOGBREED_PORT", cls.port),
             flower_port=_int(env, "DOGBREED_FLOWER_PORT", cls.flower_port),
-            host=env.get("DOGBREED_HOST") or "127.0.0.1",
+            host=host,
+            secure_cookies=_bool(env, "DOGBREED_SECURE_COOKIES", False),
+            proxy_hops=max(0, _int(env, "DOGBREED_PROXY_HOPS", cls.proxy_hops)),
+            hsts_seconds=max(0, _int(env, "DOGBREED_HSTS_SECONDS", cls.hsts_seconds)),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -55,3 +55,10 @@ def test_every_python_service_has_a_memory_limit_and_bounded_decodes():
     for name in ("web", "flower", *[k for k in services if k.startswith("worker")]):
         assert services[name]["deploy"]["resources"]["limits"]["memory"], name
     assert "DOGBREED_MAX_CONCURRENT_DECODES" in services["web"]["environment"]
+
+
+def test_the_web_is_published_on_loopback_for_a_tls_proxy_with_secure_cookies():
+    web = load()["services"]["web"]
+    assert all(str(p).startswith("127.0.0.1:") for p in web["ports"]), web["ports"]
+    env = web["environment"]
+    assert env["DOGBREED_SECURE_COOKIES"] == "1" and env["DOGBREED_PROXY_HOPS"] == "1" and env["DOGBREED_HSTS_SECONDS"]

@@ -9,7 +9,7 @@ from flask import Flask
 
 from shared import images
 from shared.settings import Settings
-from web import api, auth, database, errors, health, pages, queue, ratelimit
+from web import api, auth, database, errors, health, pages, queue, ratelimit, security
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     if not settings.secret_key:
         logging.getLogger(__name__).warning("DOGBREED_SECRET_KEY is not set: sessions end when the web process restarts")
+    security.init_app(app)
     database.init_app(app)
     queue.init_app(app)
     ratelimit.init_app(app)

@@ -160,3 +160,25 @@ def test_disabling_a_user_ends_sessions_and_keys_and_sessions_expire(app, client
     assert client.get("/history").status_code == 302  # back to the login page
     assert client.get("/api/v1/jobs", headers=bearer(people["a"])).status_code == 401
     assert login(client, "a", "a-password").status_code == 401
+
+
+def test_behind_a_tls_proxy_cookies_are_secure_hsts_is_sent_and_no_page_can_be_framed(make_settings, redis_url,
+                                                                                       queue_name, people):
+    from web.app import create_app
+
+    client = create_app(make_settings(broker_url=redis_url, queue=queue_name, auth_required=True, secure_cookies=True,
+                                      proxy_hops=1, hsts_seconds=3600)).test_client()
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "dogs.example"}
+    page = client.get("/login", headers=proxied)
+    assert "Secure" in page.headers["Set-Cookie"] and "HttpOnly" in page.headers["Set-Cookie"]
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=3600")
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert "Strict-Transport-Security" not in client.get("/login").headers  # plain HTTP, no proxy said https
+
+
+def test_accounts_off_is_refused_beyond_loopback():
+    from shared.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="DOGBREED_HOST=127.0.0.1"):
+        Settings.from_env({"DOGBREED_AUTH": "0", "DOGBREED_HOST": "0.0.0.0"})
+    assert not Settings.from_env({"DOGBREED_AUTH": "0"}).auth_required

@@ -74,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
         storage_dir=settings.storage_dir.resolve(),
         model_dir=settings.model_dir.resolve(),
     )
-    for port, what in ((settings.port, "--port"), (settings.flower_port, "--flower-port")):
+    ports = [(settings.port, "--port")] + ([] if args.no_flower else [(settings.flower_port, "--flower-port")])
+    for port, what in ports:
         if not _port_free(settings.host, port):
             print(f"dogbreed up: port {port} on {settings.host} is taken; choose another with {what}", file=sys.stderr)
             return 2

@@ -42,7 +42,8 @@ def csrf_token() -> str:
 
 def _check_csrf() -> None:
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    if not hmac.compare_digest(sent, session.get("csrf", "")) or not sent:
+    # Compared as bytes: compare_digest refuses non-ASCII str, and any text may arrive here.
+    if not sent or not hmac.compare_digest(sent.encode(), str(session.get("csrf", "")).encode()):
         raise ApiError(400, "csrf_failed", "The form expired or did not come from this site; reload the page and try again.")
 
 

@@ -34,16 +34,22 @@ def check_submission() -> None:
         return
     user = g.get("user")
     who = f"user:{user.id}" if user else f"ip:{request.remote_addr}"
-    window = int(time.time()) // WINDOW_S
+    now = time.time()
+    window = int(now) // WINDOW_S
     key = f"{settings.queue}:ratelimit:{who}:{window}"  # per deployment sharing a Redis
+    previous_key = f"{settings.queue}:ratelimit:{who}:{window - 1}"
     try:
         with client.pipeline() as pipe:
-            count, _ = pipe.incr(key).expire(key, WINDOW_S * 2).execute()
+            count, _, previous = pipe.incr(key).expire(key, WINDOW_S * 2).get(previous_key).execute()
     except redis.RedisError as exc:
         log.debug("rate limiter unavailable: %s", exc)
         return
-    if count > limit:
-        retry_after = WINDOW_S - int(time.time()) % WINDOW_S
+    # Sliding window: the last minute's count weighs as much of it as still overlaps the last 60 s,
+    # so no burst of twice the limit fits across a window edge.
+    elapsed = (now % WINDOW_S) / WINDOW_S
+    if count + int(previous or 0) * (1 - elapsed) > limit:
+        client.decr(key)  # a refused submission does not count against the next minute
+        retry_after = max(1, int(WINDOW_S - now % WINDOW_S))
         raise ApiError(429, "rate_limited", f"More than {limit} submissions this minute; try again in {retry_after} s.",
                        {"Retry-After": str(retry_after)})
 

@@ -201,3 +201,32 @@ def test_a_second_stop_signal_hurries_the_stop_instead_of_breaking_it(up):
     assert up.proc.wait(timeout=60) == 0
     assert "Traceback" not in up.log()
     assert not any(alive(pid) for pid in children)
+
+
+def test_no_flower_means_a_taken_flower_port_does_not_matter(tmp_path, redis_url):
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOGBREED_")}
+    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1", DOGBREED_BACKBONE="tiny",
+               DOGBREED_BACKBONE_WEIGHTS="random", DOGBREED_BROKER_URL=redis_url,
+               DOGBREED_QUEUE=f"up-{uuid.uuid4().hex[:10]}")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up", "--no-flower", "--port", str(port),
+                             "--flower-port", str(taken.getsockname()[1])],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def ready():
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(ready, 120, 0.5, "the web app to be ready")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        taken.close()

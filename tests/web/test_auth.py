@@ -182,3 +182,34 @@ def test_accounts_off_is_refused_beyond_loopback():
     with pytest.raises(SettingsError, match="DOGBREED_HOST=127.0.0.1"):
         Settings.from_env({"DOGBREED_AUTH": "0", "DOGBREED_HOST": "0.0.0.0"})
     assert not Settings.from_env({"DOGBREED_AUTH": "0"}).auth_required
+
+
+def test_odd_csrf_tokens_and_huge_pages_get_a_4xx_not_a_500(client, people):
+    assert login(client, "a", "a-password").status_code == 302
+    odd = client.post("/", data={"image": (io.BytesIO(make.jpeg()), "x.jpg"), "csrf_token": "ünïcödé"},
+                      content_type="multipart/form-data")
+    assert odd.status_code == 400 and b"reload the page" in odd.data
+    huge = client.get(f"/api/v1/jobs?page={10**17}", headers=bearer(people["a"]))
+    assert huge.status_code == 400 and huge.json["error"]["code"] == "bad_page"
+
+
+def test_the_rate_limit_allows_no_double_burst_across_a_minute_edge(make_settings, redis_url, queue_name, people):
+    """Submissions of the minute just past still count after the edge (sliding window), so a client
+    cannot send the limit at 0:59 and again at 1:00."""
+    import time
+
+    import redis as redis_lib
+
+    from web.app import create_app
+
+    settings = make_settings(broker_url=redis_url, queue=queue_name, auth_required=True, rate_limit_per_minute=3)
+    client = create_app(settings).test_client()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        user_id = accounts.find_user(session, "a").id
+    engine.dispose()
+    window = int(time.time()) // 60
+    redis_lib.Redis.from_url(redis_url).set(f"{queue_name}:ratelimit:user:{user_id}:{window - 1}", 10**6, ex=120)
+    limited = upload(client, people["a"])
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    assert upload(client, people["b"]).status_code == 202

@@ -47,7 +47,6 @@ class ImageStore:
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-            os.chmod(tmp, 0o640)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

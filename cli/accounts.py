@@ -18,6 +18,10 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         create.add_argument("name")
         create.add_argument("--admin", action="store_true", help="may see every user's jobs")
         create.add_argument("--password", action="store_true", help="ask for a web login password")
+        disable = sub.add_parser("disable", help="no login, no API key; open sessions end at once")
+        disable.add_argument("name")
+        enable = sub.add_parser("enable", help="allow login again (create new keys with `keys create`)")
+        enable.add_argument("name")
     else:
         create = sub.add_parser("create", help="create an API key for a user (printed once)")
         create.add_argument("user")
@@ -29,6 +33,18 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     sessions = make_sessionmaker(make_engine(settings.database_url))
     with session_scope(sessions) as session:
+        if args.command == "users" and args.action in ("disable", "enable"):
+            user = accounts.find_user(session, args.name)
+            if user is None:
+                print(f"dogbreed users: no user named {args.name!r}", file=sys.stderr)
+                return 1
+            if args.action == "disable":
+                revoked = accounts.disable_user(session, user)
+                print(f"disabled {user.name}: sessions ended, {revoked} key(s) revoked")
+            else:
+                accounts.enable_user(session, user)
+                print(f"enabled {user.name}; new keys: dogbreed keys create {user.name}")
+            return 0
         if args.command == "users":
             password = _ask_password() if args.password else None
             try:

@@ -9,6 +9,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from cli.lifeline import die_with_parent
+
 log = logging.getLogger("dogbreed.broker")
 
 
@@ -65,7 +67,7 @@ def start_redis_server(port: int | None = None) -> subprocess.Popen:
     port = port or free_port()
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent(),
     )
     if not _wait_for(port):
         proc.kill()

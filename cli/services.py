@@ -63,14 +63,15 @@ def web_service(settings: Settings, workers: int = 2) -> Service:
 
 
 def flower_service(settings: Settings) -> Service:
-    argv = [sys.executable, "-m", "celery", "--broker", settings.require_broker(), "flower",
-            f"--port={settings.flower_port}", f"--address={settings.host}"]
+    """The broker URL and the password travel in the environment, not the argv anyone sees in `ps`."""
+    argv = [sys.executable, "-m", "celery", "flower", f"--port={settings.flower_port}", f"--address={settings.host}"]
+    env = {"CELERY_BROKER_URL": settings.require_broker()}
     if settings.flower_user and settings.flower_password:
-        argv.append(f"--basic-auth={settings.flower_user}:{settings.flower_password}")
+        env["FLOWER_BASIC_AUTH"] = f"{settings.flower_user}:{settings.flower_password}"
     elif settings.host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("dogbreed: Flower would be open to the network without a password; set "
                          "DOGBREED_FLOWER_USER and DOGBREED_FLOWER_PASSWORD, or DOGBREED_HOST=127.0.0.1")
-    return Service("flower", argv)
+    return Service("flower", argv, env)
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -96,6 +97,13 @@ def run(args: argparse.Namespace) -> int:
         settings.require_broker()
         services = worker_services(settings, args.gpus)
     elif args.command == "web":
+        if not settings.secret_key:
+            # Every gunicorn process must sign sessions with the same key: keep one in var/, as `up` does.
+            from cli.private_files import secret_key
+
+            os.environ["DOGBREED_SECRET_KEY"] = secret_key(settings.var_dir)
+            print(f"dogbreed web: DOGBREED_SECRET_KEY is not set; using the key kept in {settings.var_dir / 'secret_key'}",
+                  file=sys.stderr)
         services = [web_service(settings, args.workers)]
     else:
         services = [flower_service(settings)]

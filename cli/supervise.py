@@ -8,10 +8,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from cli.lifeline import die_with_parent
 from cli.services import Service
 
 log = logging.getLogger("dogbreed.supervise")
 MAX_BACKOFF_S = 30.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 HEALTHY_AFTER_S = 60.0
 
 
@@ -31,7 +33,8 @@ class Supervisor:
     def _start(self, child: Child) -> None:
         env = {**os.environ, **child.service.env, "PYTHONUNBUFFERED": "1"}
         # Own process group: Ctrl-C reaches us once, and we stop each child in order.
-        child.process = subprocess.Popen(child.service.argv, env=env, start_new_session=True)
+        child.process = subprocess.Popen(child.service.argv, env=env, start_new_session=True,
+                                         preexec_fn=die_with_parent())
         child.started = time.monotonic()
         log.info("started %s (pid %d)", child.service.name, child.process.pid)
 
@@ -59,21 +62,27 @@ class Supervisor:
                 self._start(child)
 
     def stop_all(self, timeout_s: float = 20.0) -> None:
+        """SIGTERM every child, SIGKILL what is left after `timeout_s`, or at once on a second
+        Ctrl-C/SIGTERM: repeated signals hurry the stop, they never abort it."""
+        hurry = []
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, lambda *_: hurry.append(1))
         alive = [c.process for c in self.children if c.process and c.process.poll() is None]
         for proc in alive:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
+        while any(p.poll() is None for p in alive) and time.monotonic() < deadline and not hurry:
+            time.sleep(0.1)
         for proc in alive:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("pid %d did not stop in time; killing it", proc.pid)
+            if proc.poll() is None:
+                log.warning("pid %d did not stop %s; killing it", proc.pid, "when asked again" if hurry else "in time")
                 _signal_group(proc, signal.SIGKILL)
                 proc.wait()
         log.info("all processes stopped")
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
+        for sig in STOP_SIGNALS:  # SIGHUP: the terminal closed
+            signal.signal(sig, _raise_interrupt)
         self.start_all()
         try:
             while True:

@@ -11,7 +11,6 @@ import os
 import secrets
 import socket
 import sys
-from pathlib import Path
 
 from shared.settings import Settings
 
@@ -36,17 +35,9 @@ def _port_free(host: str, port: int) -> bool:
             return False
 
 
-def _secret_key(var_dir: Path, name: str = "secret_key") -> str:
-    """A random secret kept in var/ (the session key, the webhook signing key), made on first start."""
-    path = var_dir / name
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def _local_login(settings: Settings) -> list[str]:
     """A local admin for a trial run: a fresh password each start, one API key kept in var/."""
+    from cli.private_files import write_private
     from shared import accounts
     from shared.db import make_engine, make_sessionmaker, session_scope
 
@@ -59,8 +50,7 @@ def _local_login(settings: Settings) -> list[str]:
         key = key_file.read_text().strip() if key_file.exists() else ""
         if not key or accounts.user_for_key(session, key) is None:
             key = accounts.create_key(session, user)
-            key_file.write_text(key + "\n")
-            key_file.chmod(0o600)
+            write_private(key_file, key + "\n")
     engine.dispose()
     return [f"  log in as:  local / {password}   (a new password each start)",
             f"  API key:    {key}   (kept in {key_file})"]
@@ -70,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from cli import broker as brokers
     from cli.db import redact
     from cli.services import flower_service, web_service, worker_services
+    from cli.private_files import private_dir, secret_key
     from cli.supervise import Supervisor
     from shared import migrate
 
@@ -83,17 +74,19 @@ def run(args: argparse.Namespace) -> int:
         model_dir=settings.model_dir.resolve(),
         feature_cache_dir=settings.feature_cache_dir.resolve(),
     )
-    for port, what in ((settings.port, "--port"), (settings.flower_port, "--flower-port")):
+    ports = [(settings.port, "--port")] + ([] if args.no_flower else [(settings.flower_port, "--flower-port")])
+    for port, what in ports:
         if not _port_free(settings.host, port):
             print(f"dogbreed up: port {port} on {settings.host} is taken; choose another with {what}", file=sys.stderr)
             return 2
-    for folder in (settings.var_dir, settings.storage_dir, settings.model_dir):
+    private_dir(settings.var_dir)
+    for folder in (settings.storage_dir, settings.model_dir):
         folder.mkdir(parents=True, exist_ok=True)
 
     broker = brokers.resolve(settings.broker_url)
     try:
-        settings = settings.with_(broker_url=broker.url, secret_key=settings.secret_key or _secret_key(settings.var_dir),
-                                  webhook_secret=settings.webhook_secret or _secret_key(settings.var_dir, "webhook-secret"))
+        settings = settings.with_(broker_url=broker.url, secret_key=settings.secret_key or secret_key(settings.var_dir),
+                                  webhook_secret=settings.webhook_secret or secret_key(settings.var_dir, "webhook-secret"))
         migrate.upgrade(settings.database_url)
         login = _local_login(settings) if settings.auth_required else ["  auth is off (DOGBREED_AUTH=0): everyone sees every job"]
         os.environ.update(settings.to_env())

@@ -11,6 +11,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from shared.tables import ApiKey, User, utcnow
 
 KEY_PREFIX = "dbk"
+# Checked when the name is unknown, so a wrong name costs the same time as a wrong password.
+_NO_SUCH_USER = generate_password_hash(secrets.token_urlsafe(16))
 
 
 class AccountError(ValueError):
@@ -42,10 +44,27 @@ def find_user(session: Session, name: str) -> User | None:
 
 
 def check_login(session: Session, name: str, password: str) -> User | None:
+    """The user when the password is right and the user is not disabled. Always hashes once."""
     user = find_user(session, name)
-    if user and user.password_hash and check_password_hash(user.password_hash, password):
+    good = check_password_hash(user.password_hash if user and user.password_hash else _NO_SUCH_USER, password)
+    if user and user.password_hash and good and user.disabled_at is None:
         return user
     return None
+
+
+def session_stamp(user: User) -> str:
+    """Changes when the password changes or the user is disabled: a session carrying an older stamp ends."""
+    return hashlib.sha256(f"{user.id}:{user.password_hash}:{user.disabled_at}".encode()).hexdigest()[:16]
+
+
+def disable_user(session: Session, user: User) -> int:
+    """No login, no API key, and every open session ends at its next request; returns keys revoked."""
+    user.disabled_at = utcnow()
+    return revoke_keys(session, user)
+
+
+def enable_user(session: Session, user: User) -> None:
+    user.disabled_at = None
 
 
 def create_key(session: Session, user: User) -> str:
@@ -59,7 +78,8 @@ def create_key(session: Session, user: User) -> str:
 
 def user_for_key(session: Session, key: str) -> User | None:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == _hash_key(key), ApiKey.revoked_at.is_(None)))
-    return session.get(User, row.user_id) if row else None
+    user = session.get(User, row.user_id) if row else None
+    return user if user is not None and user.disabled_at is None else None
 
 
 def revoke_keys(session: Session, user: User) -> int:

@@ -5,6 +5,7 @@ win: the second finds the row already moved on and does nothing (idempotent task
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -36,11 +37,11 @@ def iso(value: datetime | None) -> str | None:
 
 
 def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int, fmt: str,
-               width: int, height: int, filename: str | None, batch_id: str | None = None,
-               idempotency_key: str | None = None, callback_url: str | None = None) -> Job:
+               width: int, height: int, filename: str | None, pipeline: str = "classify",
+               batch_id: str | None = None, idempotency_key: str | None = None, callback_url: str | None = None) -> Job:
     job = Job(owner_id=owner_id, status=QUEUED, image_sha256=sha256, image_bytes=size, image_format=fmt,
               image_width=width, image_height=height, original_filename=(filename or "")[:255] or None,
-              batch_id=batch_id, idempotency_key=idempotency_key, callback_url=callback_url,
+              pipeline=pipeline, batch_id=batch_id, idempotency_key=idempotency_key, callback_url=callback_url,
               webhook_status="pending" if callback_url else None)
     session.add(job)
     session.flush()
@@ -54,11 +55,15 @@ def mark_enqueued(session: Session, job_id: str) -> None:
 def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job | None:
     """Move a job to running and count the attempt; None when it is finished or gone.
 
-    A job already running is claimed again only by a redelivered message (its worker died).
-    One that has used all its attempts is failed here instead of looping forever.
+    A job running on another node is left alone: a duplicate message must not run it twice while
+    that node lives (a dead node's jobs are requeued by the reaper). The same node may claim it
+    again: its own retry after a passing fault. One that has used all its attempts is failed
+    here instead of looping forever.
     """
     job = session.get(Job, job_id)
     if job is None or job.status in FINISHED:
+        return None
+    if job.status == RUNNING and job.worker != worker[:200]:
         return None
     if job.attempts >= max_attempts:
         give_up(session, job_id, job.attempts)
@@ -75,6 +80,14 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job 
 
 
 def succeed(session: Session, job_id: str, result: dict[str, Any]) -> bool:
+    """Store the result; one that is not strict JSON (NaN, infinity) fails this job alone, with the
+    reason, instead of failing the whole write batch on PostgreSQL and being retried as a blip."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return fail(session, job_id, "invalid_result",
+                    f"The classifier produced a result that cannot be stored ({exc}); resubmit the image, "
+                    "and if it fails again, check the model.")
     kind = result.get("kind")
     return _finish(session, job_id, status=SUCCEEDED, result=result, result_kind=kind if kind in KINDS else None,
                    error_code=None, error_message=None)
@@ -140,6 +153,32 @@ def unsent_webhooks(session: Session, older_than_s: int, limit: int = 500) -> li
     cutoff = utcnow() - timedelta(seconds=older_than_s)
     stmt = (select(Job.id).where(Job.status.in_(FINISHED), Job.webhook_status == "pending", Job.webhook_attempts == 0,
                                  Job.finished_at < cutoff).order_by(Job.finished_at).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def running_jobs(session: Session, limit: int = 500) -> list[Job]:
+    """Jobs some node says it is running, oldest first: the reaper checks that node is still alive."""
+    stmt = select(Job).where(Job.status == RUNNING).order_by(Job.started_at).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def orphans_of(session: Session, node: str, started_before: datetime) -> list[Job]:
+    """Jobs a node was running before it (re)started: that process is gone, so nothing runs them."""
+    stmt = select(Job).where(Job.status == RUNNING, Job.worker == node[:200], Job.started_at < started_before)
+    return list(session.scalars(stmt))
+
+
+def queued_among(session: Session, job_ids: set[str]) -> list[Job]:
+    """Of these jobs, the ones still waiting: a dead node received their messages but never started them."""
+    if not job_ids:
+        return []
+    return list(session.scalars(select(Job).where(Job.id.in_(sorted(job_ids)), Job.status == QUEUED)))
+
+
+def queued_before(session: Session, before: datetime, limit: int = 5000) -> list[Job]:
+    """Queued jobs whose message was sent before `before`, oldest first."""
+    stmt = (select(Job).where(Job.status == QUEUED, func.coalesce(Job.enqueued_at, Job.created_at) < before)
+            .order_by(Job.created_at).limit(limit))
     return list(session.scalars(stmt))
 
 

@@ -1,15 +1,26 @@
-"""Put stuck jobs back on the queue; fail the ones that keep dying. The database is the truth:
-a job queued or running past the deadline lost its message (Redis restarted empty, a worker
-was killed), so it is enqueued again. Tasks are idempotent, so a duplicate message is harmless.
-The same goes for a webhook whose job ended long ago but whose delivery never started."""
+"""Put stuck jobs back on the queue; fail the ones that keep dying. The database is the truth.
+
+Three ways a job loses its message, three ways back:
+- its worker died (SIGKILL, out of memory): that node's heartbeat expires within seconds and
+  `reap_orphans` requeues its `running` jobs;
+- the same node restarts: `take_back` requeues what the previous process held, at start;
+- Redis lost its data, or anything else: a job queued or running past DOGBREED_JOB_DEADLINE_S.
+A job is enqueued again only within DOGBREED_MAX_ATTEMPTS, and is failed with the reason after.
+Tasks are idempotent (conditional transitions), so a duplicate message is harmless. The same goes
+for a webhook whose job ended long ago but whose delivery never started."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
-from shared import jobs
-from shared.celeryconf import TASK_CLASSIFY, TASK_WEBHOOK, make_celery
+import redis
+from sqlalchemy.orm import Session
+
+from shared import heartbeat, jobs
+from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY, TASK_WEBHOOK, make_celery
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
+from shared.tables import Job, utcnow
 
 log = logging.getLogger("dogbreed.reaper")
 
@@ -19,24 +30,102 @@ class Reaper:
         self.settings = settings
         self.sessions = make_sessionmaker(make_engine(settings.database_url))
         self.celery = make_celery(settings, name="dogbreed-reaper")
+        self.redis = redis.Redis.from_url(settings.require_broker(), socket_connect_timeout=2, socket_timeout=5)
+
+    def _resend(self, session: Session, job: Job, counts: dict[str, int]) -> None:
+        """Enqueue a job again, or fail it when it has used its attempts; committed one job at a time."""
+        if job.attempts >= self.settings.max_attempts:
+            jobs.give_up(session, job.id, job.attempts)
+            session.commit()
+            counts["failed"] += 1
+            return
+        # Queued before the message goes: a worker that gets it at once must find the job claimable.
+        jobs.requeue(session, job.id)
+        session.commit()
+        self.celery.send_task(PIPELINE_TASKS.get(job.pipeline, TASK_CLASSIFY), args=[job.id], queue=self.settings.queue)
+        counts["requeued"] += 1
 
     def run_once(self) -> dict[str, int]:
-        requeued = failed = 0
+        counts = {"requeued": 0, "failed": 0}
         with session_scope(self.sessions) as session:
-            for job in jobs.stale_jobs(session, self.settings.job_deadline_s):
-                if job.attempts >= self.settings.max_attempts:
-                    jobs.give_up(session, job.id, job.attempts)
-                    failed += 1
+            stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
+            # A queued job whose message still waits (a long queue) keeps it: no second message per round.
+            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue, tuple(PIPELINE_TASKS.values()), 0)
+                       if any(job.status == jobs.QUEUED for job in stale) else set())
+            for job in stale:
+                if job.status == jobs.QUEUED and job.id in waiting:
                     continue
-                self.celery.send_task(TASK_CLASSIFY, args=[job.id], queue=self.settings.queue)
-                jobs.requeue(session, job.id)
-                session.commit()
-                requeued += 1
-        webhooks = 0
+                self._resend(session, job, counts)
+        counts["webhooks"] = 0
         with session_scope(self.sessions) as session:
             for job_id in jobs.unsent_webhooks(session, self.settings.job_deadline_s):
                 self.celery.send_task(TASK_WEBHOOK, args=[job_id], queue=self.settings.queue)
-                webhooks += 1
-        if requeued or failed or webhooks:
-            log.warning("reaper: re-enqueued %d stuck job(s) and %d webhook(s), failed %d", requeued, webhooks, failed)
-        return {"requeued": requeued, "failed": failed, "webhooks": webhooks}
+                counts["webhooks"] += 1
+        if any(counts.values()):
+            log.warning("reaper: re-enqueued %d stuck job(s) and %d webhook(s), failed %d", counts["requeued"],
+                        counts["webhooks"], counts["failed"])
+        return counts
+
+    def reap_orphans(self) -> dict[str, int]:
+        """Requeue the jobs of nodes whose heartbeat is gone: those they ran, held, or lost in delivery.
+
+        The heartbeats are read AFTER the rows and sets: a node that claimed or received a job had
+        its heartbeat before, so a node starting meanwhile is never taken for dead.
+        """
+        counts = {"requeued": 0, "failed": 0}
+        queue = self.settings.queue
+        with session_scope(self.sessions) as session:
+            running = jobs.running_jobs(session)
+            suspects = heartbeat.nodes_holding(self.redis, queue) | heartbeat.known_nodes(self.redis, queue)
+            if not running and not suspects:
+                return counts
+            alive = heartbeat.alive_nodes(self.redis, queue)
+            for job in running:
+                if job.worker not in alive:
+                    self._resend(session, job, counts)
+            dead = suspects - alive
+            for node in dead:
+                self._resend_held(session, node, counts)
+            if dead:
+                self._resend_lost(session, alive, counts)
+                for node in dead:
+                    heartbeat.forget_node(self.redis, queue, node)
+        if any(counts.values()):
+            log.warning("reaper: re-enqueued %d job(s) of dead workers, failed %d", counts["requeued"], counts["failed"])
+        return counts
+
+    def _resend_held(self, session: Session, node: str, counts: dict[str, int]) -> None:
+        held = heartbeat.held_by(self.redis, self.settings.queue, node)
+        for job in jobs.queued_among(session, held):
+            self._resend(session, job, counts)
+        heartbeat.forget(self.redis, self.settings.queue, node, held)
+
+    def _resend_lost(self, session: Session, alive: set[str], counts: dict[str, int]) -> None:
+        """After a worker died: queued jobs whose message is nowhere in Redis any more. A SIGKILL
+        between Redis handing a message over and kombu recording it loses that message for good."""
+        queue = self.settings.queue
+        settle_s = 5.0  # a message this fresh may be between the list and a live worker's records
+        cutoff = utcnow() - timedelta(seconds=settle_s)
+        candidates = jobs.queued_before(session, cutoff)
+        if not candidates:
+            return
+        live_held = set().union(*(heartbeat.held_by(self.redis, queue, node) for node in alive))
+        present = heartbeat.messages_in_broker(self.redis, queue, tuple(PIPELINE_TASKS.values()), settle_s)
+        for job in candidates:
+            if job.id not in present and job.id not in live_held:
+                self._resend(session, job, counts)
+
+    def take_back(self, node: str, started_at: datetime) -> dict[str, int]:
+        """At a worker's start: the jobs its previous process (same node name) was running, held,
+        or lost in delivery."""
+        counts = {"requeued": 0, "failed": 0}
+        with session_scope(self.sessions) as session:
+            for job in jobs.orphans_of(session, node, started_at):
+                self._resend(session, job, counts)
+            self._resend_held(session, node, counts)
+            if node in heartbeat.known_nodes(self.redis, self.settings.queue):  # it did not stop cleanly
+                self._resend_lost(session, heartbeat.alive_nodes(self.redis, self.settings.queue), counts)
+        if any(counts.values()):
+            log.warning("%s took back %d job(s) its previous process held, failed %d", node, counts["requeued"],
+                        counts["failed"])
+        return counts

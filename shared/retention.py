@@ -1,16 +1,21 @@
 """Old jobs and their images expire, so the database and the image folder do not grow without end."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from shared.images import ALLOWED_FORMATS
 from shared.jobs import FINISHED
 from shared.storage import ImageStore
 from shared.tables import Job, utcnow
+
+BATCH = 1000
+# An image untouched for this long is not part of an upload in progress (see ImageStore.discard).
+GRACE_S = 3600
 
 
 @dataclass
@@ -20,20 +25,32 @@ class Expired:
 
 
 def expire(session: Session, store: ImageStore, older_than_days: int, dry_run: bool = False) -> Expired:
-    """Delete finished jobs created before the cutoff, then the images no remaining job uses."""
+    """Delete finished jobs created before the cutoff, in batches, then the images no remaining
+    job uses and nobody stored again within the grace period.
+
+    No list of ids or hashes is ever bound as parameters: PostgreSQL allows 65535 per statement,
+    and a large backlog must not make every round fail."""
     cutoff = utcnow() - timedelta(days=older_than_days)
     expiring = Job.status.in_(FINISHED) & (Job.created_at < cutoff)
-    old = list(session.execute(select(Job.id, Job.image_sha256, Job.image_format).where(expiring)))
-    if not old:
+    count = session.scalar(select(func.count()).select_from(Job).where(expiring)) or 0
+    if not count:
         return Expired(0, 0)
-    images = {(row.image_sha256, ALLOWED_FORMATS.get(row.image_format, "bin")) for row in old}
-    kept = set(session.scalars(
-        select(Job.image_sha256).where(Job.image_sha256.in_([sha for sha, _ in images]), ~expiring)
-    ))
-    orphans = [(sha, ext) for sha, ext in images if sha not in kept and store.path_for(sha, ext).exists()]
-    if not dry_run:
-        session.execute(delete(Job).where(expiring))
+    other = aliased(Job)
+    still_used = exists().where(and_(other.image_sha256 == Job.image_sha256,
+                                     ~(other.status.in_(FINISHED) & (other.created_at < cutoff))))
+    images = set(session.execute(
+        select(Job.image_sha256, Job.image_format).where(expiring, ~still_used).distinct()))
+    orphans = [(sha, ALLOWED_FORMATS.get(fmt, "bin")) for sha, fmt in images]
+    if dry_run:
+        return Expired(count, sum(store.path_for(sha, ext).exists() for sha, ext in orphans))
+    deleted = 0
+    while True:
+        batch = select(Job.id).where(expiring).limit(BATCH).scalar_subquery()
+        gone = session.execute(delete(Job).where(Job.id.in_(batch)).execution_options(synchronize_session=False)).rowcount
         session.commit()  # rows first: a failed commit must not leave jobs whose images are gone
-        for sha, ext in orphans:
-            store.delete(sha, ext)
-    return Expired(len(old), len(orphans))
+        deleted += gone
+        if gone < BATCH:
+            break
+    untouched_since = time.time_ns() - GRACE_S * 1_000_000_000
+    removed = sum(store.discard(sha, ext, untouched_since) for sha, ext in orphans)
+    return Expired(deleted, removed)

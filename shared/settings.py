@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
 
 BACKBONES = ("efficientnet_lite2", "resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
 FACE_DETECTORS = ("yunet", "haar")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class SettingsError(ValueError):
@@ -25,6 +26,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise SettingsError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise SettingsError(f"{name}={value} must be at least 1; set it to e.g. {default}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw in (None, ""):
@@ -34,6 +42,9 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}={raw!r}: use 1/0, true/false, yes/no or on/off")
+
+
+ENV_NAMES = {"auth_required": "DOGBREED_AUTH"}  # the one field whose variable is not DOGBREED_<FIELD>
 
 
 def _flag(value: bool) -> str:
@@ -58,11 +69,13 @@ class Settings:
     queue: str = "dogbreed"
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
+    max_concurrent_decodes: int = 2
     max_batch: int = 16
     max_batch_delay_ms: int = 10
     max_queued_jobs: int = 10_000
     job_deadline_s: int = 600
     reaper_interval_s: int = 30
+    heartbeat_ttl_s: int = 15
     max_attempts: int = 3
     retention_days: int = 30
     rate_limit_per_minute: int = 120
@@ -72,6 +85,8 @@ class Settings:
     webhook_max_attempts: int = 6
     webhook_backoff_s: int = 5
     webhook_timeout_s: int = 10
+    login_failures: int = 10
+    session_hours: int = 12
     auth_required: bool = True
     flower_user: str | None = None
     flower_password: str | None = None
@@ -79,6 +94,9 @@ class Settings:
     port: int = 8000
     flower_port: int = 5555
     host: str = "127.0.0.1"
+    secure_cookies: bool = False
+    proxy_hops: int = 0
+    hsts_seconds: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -95,6 +113,12 @@ class Settings:
         dog_rule = (env.get("DOGBREED_DOG_RULE") or "mass").lower()
         if dog_rule not in ("mass", "top1"):
             raise SettingsError(f"DOGBREED_DOG_RULE={dog_rule!r}: use 'mass' (default) or 'top1'")
+        host = env.get("DOGBREED_HOST") or "127.0.0.1"
+        if not _bool(env, "DOGBREED_AUTH", True) and host not in LOOPBACK:
+            raise SettingsError(
+                f"DOGBREED_AUTH=0 with DOGBREED_HOST={host} would show every job to the network; "
+                "set DOGBREED_HOST=127.0.0.1, or switch accounts back on (DOGBREED_AUTH=1)"
+            )
         precision = env.get("DOGBREED_PRECISION") or "float32"
         if precision not in PRECISIONS:
             raise SettingsError(f"DOGBREED_PRECISION={precision!r}: use one of {', '.join(PRECISIONS)}")
@@ -115,12 +139,14 @@ class Settings:
             queue=env.get("DOGBREED_QUEUE") or "dogbreed",
             max_upload_bytes=_int(env, "DOGBREED_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_pixels=_int(env, "DOGBREED_MAX_PIXELS", cls.max_pixels),
+            max_concurrent_decodes=_positive(env, "DOGBREED_MAX_CONCURRENT_DECODES", cls.max_concurrent_decodes),
             max_batch=max(1, _int(env, "DOGBREED_MAX_BATCH", cls.max_batch)),
             max_batch_delay_ms=max(0, _int(env, "DOGBREED_MAX_BATCH_DELAY_MS", cls.max_batch_delay_ms)),
             max_queued_jobs=_int(env, "DOGBREED_MAX_QUEUED_JOBS", cls.max_queued_jobs),
             job_deadline_s=_int(env, "DOGBREED_JOB_DEADLINE_S", cls.job_deadline_s),
             reaper_interval_s=max(1, _int(env, "DOGBREED_REAPER_INTERVAL_S", cls.reaper_interval_s)),
             max_attempts=_int(env, "DOGBREED_MAX_ATTEMPTS", cls.max_attempts),
+            heartbeat_ttl_s=max(2, _int(env, "DOGBREED_HEARTBEAT_TTL_S", cls.heartbeat_ttl_s)),
             retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
             rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             max_files_per_request=max(1, _int(env, "DOGBREED_MAX_FILES_PER_REQUEST", cls.max_files_per_request)),
@@ -129,55 +155,30 @@ class Settings:
             webhook_max_attempts=max(1, _int(env, "DOGBREED_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts)),
             webhook_backoff_s=max(0, _int(env, "DOGBREED_WEBHOOK_BACKOFF_S", cls.webhook_backoff_s)),
             webhook_timeout_s=max(1, _int(env, "DOGBREED_WEBHOOK_TIMEOUT_S", cls.webhook_timeout_s)),
+            login_failures=_int(env, "DOGBREED_LOGIN_FAILURES", cls.login_failures),
+            session_hours=_positive(env, "DOGBREED_SESSION_HOURS", cls.session_hours),
             auth_required=_bool(env, "DOGBREED_AUTH", True),
             flower_user=env.get("DOGBREED_FLOWER_USER") or None,
             flower_password=env.get("DOGBREED_FLOWER_PASSWORD") or None,
             secret_key=env.get("DOGBREED_SECRET_KEY") or "",
             port=_int(env, "DOGBREED_PORT", cls.port),
             flower_port=_int(env, "DOGBREED_FLOWER_PORT", cls.flower_port),
-            host=env.get("DOGBREED_HOST") or "127.0.0.1",
+            host=host,
+            secure_cookies=_bool(env, "DOGBREED_SECURE_COOKIES", False),
+            proxy_hops=max(0, _int(env, "DOGBREED_PROXY_HOPS", cls.proxy_hops)),
+            hsts_seconds=max(0, _int(env, "DOGBREED_HSTS_SECONDS", cls.hsts_seconds)),
         )
 
     def to_env(self) -> dict[str, str]:
-        """The DOGBREED_* environment that gives these settings back in a child process."""
-        env = {
-            "DOGBREED_VAR_DIR": str(self.var_dir),
-            "DOGBREED_DATABASE_URL": self.database_url,
-            "DOGBREED_STORAGE_DIR": str(self.storage_dir),
-            "DOGBREED_MODEL_DIR": str(self.model_dir),
-            "DOGBREED_FEATURE_CACHE_DIR": str(self.feature_cache_dir),
-            "DOGBREED_BACKBONE": self.backbone,
-            "DOGBREED_BACKBONE_WEIGHTS": self.backbone_weights,
-            "DOGBREED_FACE_DETECTOR": self.face_detector,
-            "DOGBREED_DOG_RULE": self.dog_rule,
-            "DOGBREED_XLA": _flag(self.xla),
-            "DOGBREED_PRECISION": self.precision,
-            "DOGBREED_QUEUE": self.queue,
-            "DOGBREED_MAX_UPLOAD_BYTES": str(self.max_upload_bytes),
-            "DOGBREED_MAX_PIXELS": str(self.max_pixels),
-            "DOGBREED_MAX_BATCH": str(self.max_batch),
-            "DOGBREED_MAX_BATCH_DELAY_MS": str(self.max_batch_delay_ms),
-            "DOGBREED_MAX_QUEUED_JOBS": str(self.max_queued_jobs),
-            "DOGBREED_JOB_DEADLINE_S": str(self.job_deadline_s),
-            "DOGBREED_REAPER_INTERVAL_S": str(self.reaper_interval_s),
-            "DOGBREED_MAX_ATTEMPTS": str(self.max_attempts),
-            "DOGBREED_RETENTION_DAYS": str(self.retention_days),
-            "DOGBREED_RATE_LIMIT_PER_MINUTE": str(self.rate_limit_per_minute),
-            "DOGBREED_AUTH": _flag(self.auth_required),
-            "DOGBREED_SECRET_KEY": self.secret_key,
-            "DOGBREED_PORT": str(self.port),
-            "DOGBREED_FLOWER_PORT": str(self.flower_port),
-            "DOGBREED_HOST": self.host,
-            "DOGBREED_MAX_FILES_PER_REQUEST": str(self.max_files_per_request),
-            "DOGBREED_WEBHOOK_SECRET": self.webhook_secret,
-            "DOGBREED_WEBHOOK_ALLOW_PRIVATE": _flag(self.webhook_allow_private),
-            "DOGBREED_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
-            "DOGBREED_WEBHOOK_BACKOFF_S": str(self.webhook_backoff_s),
-            "DOGBREED_WEBHOOK_TIMEOUT_S": str(self.webhook_timeout_s),
-        }
-        optional = {"DOGBREED_BROKER_URL": self.broker_url, "DOGBREED_FACE_MODEL": self.face_model, "DOGBREED_FLOWER_USER": self.flower_user,
-                    "DOGBREED_FLOWER_PASSWORD": self.flower_password}
-        return {**env, **{name: value for name, value in optional.items() if value}}
+        """The DOGBREED_* environment that gives these settings back in a child process: every field is
+        DOGBREED_<FIELD> (but auth_required, DOGBREED_AUTH); unset optional ones are left out."""
+        env = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value is not None:
+                name = ENV_NAMES.get(item.name, f"DOGBREED_{item.name.upper()}")
+                env[name] = _flag(value) if isinstance(value, bool) else str(value)
+        return env
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

@@ -1,10 +1,24 @@
-"""Uploaded images, stored once each under their SHA-256 in a folder web and workers share."""
+"""Uploaded images, stored once each under their SHA-256 in a folder web and workers share.
+
+Deleting is the delicate part: the same bytes can be uploaded again while gc (or a failed
+submit) decides a file is unused. So `put` always touches (or rewrites) the file, and `discard`
+renames the file aside, looks at its modification time, and puts it back if anyone touched it
+since the caller's cutoff: an upload either touched it before the rename (seen) or found it gone
+and wrote it anew (kept).
+"""
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
+
+
+class Stored(NamedTuple):
+    sha256: str
+    path: Path
+    mtime_ns: int
 
 
 class ImageStore:
@@ -15,23 +29,50 @@ class ImageStore:
         return self.root / sha256[:2] / f"{sha256}.{extension}"
 
     def put(self, data: bytes, extension: str) -> tuple[str, Path]:
-        """Write atomically (temp file + rename) so a reader never sees half an image."""
+        stored = self.store(data, extension)
+        return stored.sha256, stored.path
+
+    def store(self, data: bytes, extension: str) -> Stored:
+        """Write atomically (temp file + rename) so a reader never sees half an image; touch an
+        existing copy so gc sees it is in use again. Returns the file's modification time."""
         sha256 = hashlib.sha256(data).hexdigest()
         path = self.path_for(sha256, extension)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return sha256, path
+        try:
+            os.utime(path)
+            return Stored(sha256, path, path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Stored(sha256, path, path.stat().st_mtime_ns)
 
     def read(self, sha256: str, extension: str) -> bytes:
         return self.path_for(sha256, extension).read_bytes()
 
     def delete(self, sha256: str, extension: str) -> None:
         self.path_for(sha256, extension).unlink(missing_ok=True)
+
+    def discard(self, sha256: str, extension: str, untouched_since_ns: int) -> bool:
+        """Delete the file only if nobody stored it after `untouched_since_ns`; True when deleted."""
+        path = self.path_for(sha256, extension)
+        aside = path.with_name(f".gc-{os.getpid()}-{path.name}")
+        try:
+            os.rename(path, aside)
+        except FileNotFoundError:
+            return False
+        if aside.stat().st_mtime_ns > untouched_since_ns:  # stored again meanwhile: in use
+            try:
+                os.link(aside, path)  # back, unless an upload already wrote it anew
+            except FileExistsError:
+                pass
+            aside.unlink()
+            return False
+        aside.unlink()
+        return True

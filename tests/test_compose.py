@@ -47,3 +47,18 @@ def test_flower_is_not_open_to_the_world():
 def test_dockerfile_builds_the_gpu_image():
     text = (ROOT / "Dockerfile").read_text()
     assert ".[gpu]" in text and "dogbreed" in text
+
+
+def test_every_python_service_has_a_memory_limit_and_bounded_decodes():
+    """An image bomb or a leak is capped per container instead of taking the host (and every job) down."""
+    services = load()["services"]
+    for name in ("web", "flower", *[k for k in services if k.startswith("worker")]):
+        assert services[name]["deploy"]["resources"]["limits"]["memory"], name
+    assert "DOGBREED_MAX_CONCURRENT_DECODES" in services["web"]["environment"]
+
+
+def test_the_web_is_published_on_loopback_for_a_tls_proxy_with_secure_cookies():
+    web = load()["services"]["web"]
+    assert all(str(p).startswith("127.0.0.1:") for p in web["ports"]), web["ports"]
+    env = web["environment"]
+    assert env["DOGBREED_SECURE_COOKIES"] == "1" and env["DOGBREED_PROXY_HOPS"] == "1" and env["DOGBREED_HSTS_SECONDS"]

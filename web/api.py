@@ -31,14 +31,17 @@ def job_json(job: Job) -> dict[str, Any]:
     return data
 
 
+MAX_PAGE = 1_000_000  # the offset must fit the database's integer
+
+
 def page_args() -> tuple[int, int]:
     try:
         page = int(request.args.get("page", 1))
         per_page = int(request.args.get("per_page", 20))
     except ValueError:
         raise ApiError(400, "bad_page", "page and per_page must be whole numbers.") from None
-    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ApiError(400, "bad_page", f"page starts at 1; per_page is 1 to {MAX_PER_PAGE}.")
+    if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
+        raise ApiError(400, "bad_page", f"page is 1 to {MAX_PAGE:,}; per_page is 1 to {MAX_PER_PAGE}.")
     return page, per_page
 
 

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 
 from flask import Flask
 
+from shared import images
 from shared.settings import Settings
-from web import api, auth, database, errors, health, openapi, pages, queue, ratelimit, uploads
+from web import api, auth, database, errors, health, openapi, pages, queue, ratelimit, security, uploads
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    images.set_max_concurrent_decodes(settings.max_concurrent_decodes)
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,
@@ -20,10 +23,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + 64 * 1024,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_hours),
         JSON_SORT_KEYS=False,
     )
     if not settings.secret_key:
         logging.getLogger(__name__).warning("DOGBREED_SECRET_KEY is not set: sessions end when the web process restarts")
+    security.init_app(app)
     database.init_app(app)
     queue.init_app(app)
     ratelimit.init_app(app)

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask, current_app, g, redirect, render_template, r
 
 from shared import accounts
 from shared.tables import User
+from web import ratelimit
 from web.database import db
 from web.errors import ApiError
 
@@ -41,7 +42,8 @@ def csrf_token() -> str:
 
 def _check_csrf() -> None:
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-    if not hmac.compare_digest(sent, session.get("csrf", "")) or not sent:
+    # Compared as bytes: compare_digest refuses non-ASCII str, and any text may arrive here.
+    if not sent or not hmac.compare_digest(sent.encode(), str(session.get("csrf", "")).encode()):
         raise ApiError(400, "csrf_failed", "The form expired or did not come from this site; reload the page and try again.")
 
 
@@ -55,7 +57,11 @@ def _load_user() -> None:
                            {"WWW-Authenticate": "Bearer"})
         g.user, g.via_key = user, True
     elif session.get("user_id") is not None:
-        g.user = db().get(User, session["user_id"])
+        user = db().get(User, session["user_id"])
+        if user is None or user.disabled_at is not None or session.get("stamp") != accounts.session_stamp(user):
+            session.clear()  # disabled, deleted, or the password changed since this login
+        else:
+            g.user = user
     if request.method in UNSAFE and not g.via_key and (request.blueprint != "api" or g.user is not None):
         _check_csrf()
 
@@ -83,11 +89,19 @@ def _safe_next(target: str | None) -> str:
 def login():
     error = None
     if request.method == "POST":
-        user = accounts.check_login(db(), request.form.get("name", ""), request.form.get("password", ""))
+        name = request.form.get("name", "")[:80]
+        wait_s = ratelimit.login_blocked(name)
+        if wait_s:
+            error = f"Too many failed logins; try again in {wait_s // 60 + 1} minute(s)."
+            return render_template("login.html", error=error), 429, {"Retry-After": str(wait_s)}
+        user = accounts.check_login(db(), name, request.form.get("password", ""))
         if user:
             session.clear()
+            session.permanent = True  # ends after DOGBREED_SESSION_HOURS, whatever the browser does
             session["user_id"] = user.id
+            session["stamp"] = accounts.session_stamp(user)
             return redirect(_safe_next(request.args.get("next")))
+        ratelimit.login_failed(name)
         error = "Wrong name or password."
     return render_template("login.html", error=error), (401 if error else 200)
 

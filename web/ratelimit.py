@@ -1,4 +1,5 @@
-"""Per-key submission limits in Redis: a fixed one-minute window, answered with 429 + Retry-After."""
+"""Limits in Redis, answered with 429 + Retry-After: submissions per key (one-minute window) and
+failed logins per name and per address (DOGBREED_LOGIN_FAILURES per 15 minutes)."""
 from __future__ import annotations
 
 import logging
@@ -16,7 +17,8 @@ WINDOW_S = 60
 def init_app(app: Flask) -> None:
     settings = app.config["SETTINGS"]
     client = None
-    if settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")) and settings.rate_limit_per_minute > 0:
+    wanted = settings.rate_limit_per_minute > 0 or settings.login_failures > 0
+    if settings.broker_url and settings.broker_url.startswith(("redis://", "rediss://")) and wanted:
         client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=1, socket_timeout=1)
     app.extensions["ratelimit"] = client
 
@@ -28,17 +30,64 @@ def check_submission() -> None:
         return
     settings = current_app.config["SETTINGS"]
     limit = settings.rate_limit_per_minute
+    if limit <= 0:
+        return
     user = g.get("user")
     who = f"user:{user.id}" if user else f"ip:{request.remote_addr}"
-    window = int(time.time()) // WINDOW_S
+    now = time.time()
+    window = int(now) // WINDOW_S
     key = f"{settings.queue}:ratelimit:{who}:{window}"  # per deployment sharing a Redis
+    previous_key = f"{settings.queue}:ratelimit:{who}:{window - 1}"
     try:
         with client.pipeline() as pipe:
-            count, _ = pipe.incr(key).expire(key, WINDOW_S * 2).execute()
+            count, _, previous = pipe.incr(key).expire(key, WINDOW_S * 2).get(previous_key).execute()
     except redis.RedisError as exc:
         log.debug("rate limiter unavailable: %s", exc)
         return
-    if count > limit:
-        retry_after = WINDOW_S - int(time.time()) % WINDOW_S
+    # Sliding window: the last minute's count weighs as much of it as still overlaps the last 60 s,
+    # so no burst of twice the limit fits across a window edge.
+    elapsed = (now % WINDOW_S) / WINDOW_S
+    if count + int(previous or 0) * (1 - elapsed) > limit:
+        client.decr(key)  # a refused submission does not count against the next minute
+        retry_after = max(1, int(WINDOW_S - now % WINDOW_S))
         raise ApiError(429, "rate_limited", f"More than {limit} submissions this minute; try again in {retry_after} s.",
                        {"Retry-After": str(retry_after)})
+
+
+LOGIN_WINDOW_S = 15 * 60
+
+
+def _login_keys(name: str) -> list[str]:
+    queue = current_app.config["SETTINGS"].queue
+    return [f"{queue}:login-failures:name:{name.lower()}", f"{queue}:login-failures:ip:{request.remote_addr}"]
+
+
+def login_blocked(name: str) -> int:
+    """Seconds to wait when this name or this address failed too often; 0 when a try is allowed."""
+    client: redis.Redis | None = current_app.extensions.get("ratelimit")
+    limit = current_app.config["SETTINGS"].login_failures
+    if client is None or limit <= 0:
+        return 0
+    name_key, ip_key = _login_keys(name)
+    try:
+        with client.pipeline() as pipe:
+            by_name, by_ip, ttl_name, ttl_ip = pipe.get(name_key).get(ip_key).ttl(name_key).ttl(ip_key).execute()
+    except redis.RedisError as exc:
+        log.debug("login limiter unavailable: %s", exc)
+        return 0
+    waits = [max(1, ttl) for count, ttl, allowed in ((by_name, ttl_name, limit), (by_ip, ttl_ip, limit * 3))
+             if count is not None and int(count) >= allowed]
+    return max(waits, default=0)
+
+
+def login_failed(name: str) -> None:
+    client: redis.Redis | None = current_app.extensions.get("ratelimit")
+    if client is None:
+        return
+    try:
+        with client.pipeline() as pipe:
+            for key in _login_keys(name):
+                pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True).incr(key)
+            pipe.execute()
+    except redis.RedisError as exc:
+        log.debug("login limiter unavailable: %s", exc)

@@ -9,9 +9,8 @@ from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from shared import jobs
-from shared.celeryconf import TASK_CLASSIFY
-from shared.images import ALLOWED_FORMATS
-from shared.storage import ImageStore
+from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY
+from shared.storage import ImageStore, Stored
 from shared.tables import Batch, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
 from web.database import db
@@ -63,34 +62,59 @@ def _check_queue_room(wanted: int) -> None:
                        f"{settings.max_queued_jobs} jobs are already waiting; try again shortly.", {"Retry-After": "10"})
 
 
-def _add(upload: Upload, owner_id: int | None, **extra: Any) -> Job:
+def _add(upload: Upload, owner_id: int | None, stored: list[tuple[Stored, str]], **extra: Any) -> Job:
     store = ImageStore(current_app.config["SETTINGS"].storage_dir)
-    sha256, _ = store.put(upload.data, upload.info.extension)
-    return jobs.create_job(db(), owner_id=owner_id, sha256=sha256, size=len(upload.data), fmt=upload.info.format,
+    image = store.store(upload.data, upload.info.extension)
+    stored.append((image, upload.info.extension))
+    return jobs.create_job(db(), owner_id=owner_id, sha256=image.sha256, size=len(upload.data), fmt=upload.info.format,
                            width=upload.info.width, height=upload.info.height, filename=upload.filename, **extra)
 
 
-def _enqueue_all(task_name: str, added: list[Job], batch: Batch | None = None) -> None:
+def _take_back(stored: list[tuple[Stored, str]]) -> None:
+    """Delete the images of jobs that were not accepted after all, unless another job uses the same
+    bytes or another upload stored them after us (its row may not be committed yet: the file's time says so)."""
+    session, store = db(), ImageStore(current_app.config["SETTINGS"].storage_dir)
+    for image, extension in stored:
+        if not session.query(Job.id).filter(Job.image_sha256 == image.sha256).first():
+            store.discard(image.sha256, extension, image.mtime_ns)
+
+
+def _commit(stored: list[tuple[Stored, str]]) -> None:
+    """Commit the new rows; when that fails, no image is left behind for rows that never were."""
+    session = db()
+    try:
+        session.commit()
+    except Exception:
+        session.rollback()
+        try:
+            _take_back(stored)
+        except Exception:  # the database is away: gc cannot know these files, but a failed clean-up must not hide why
+            pass
+        raise
+
+
+def _enqueue_all(task_name: str, added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None = None) -> None:
     """Enqueue each id; when the broker is away, take back every row (and orphaned images) before re-raising."""
     session = db()
     try:
         for job in added:
             enqueue(task_name, job.id)
     except BrokerUnavailable:
-        store = ImageStore(current_app.config["SETTINGS"].storage_dir)
-        images = {(job.image_sha256, job.image_format) for job in added}
         for job in added:
             session.delete(job)
         if batch is not None:
             session.delete(batch)
         session.commit()
-        for sha256, fmt in images:
-            if not session.query(Job.id).filter(Job.image_sha256 == sha256).first():
-                store.delete(sha256, ALLOWED_FORMATS.get(fmt, "bin"))
+        _take_back(stored)
         raise
     for job in added:
         jobs.mark_enqueued(session, job.id)
     session.commit()
+
+
+def _pipeline(task_name: str) -> str:
+    """What the job row records, so the reaper resends the same task."""
+    return next((pipeline for pipeline, task in PIPELINE_TASKS.items() if task == task_name), "classify")
 
 
 def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
@@ -115,9 +139,10 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
     _check_queue_room(1)
     callback = callback_url()
     upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
+    stored: list[tuple[Stored, str]] = []
     try:
-        job = _add(upload, owner_id, idempotency_key=key, callback_url=callback)
-        session.commit()
+        job = _add(upload, owner_id, stored, pipeline=_pipeline(task_name), idempotency_key=key, callback_url=callback)
+        _commit(stored)
     except IntegrityError:
         # The same key arrived twice at once and the other request committed first.
         session.rollback()
@@ -125,7 +150,7 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
         if earlier is None:
             raise
         return _replay(earlier, upload.data, key)
-    _enqueue_all(task_name, [job])
+    _enqueue_all(task_name, [job], stored)
     return Submitted(job)
 
 
@@ -142,16 +167,17 @@ def submit_batch(owner_id: int | None) -> tuple[Batch, list[Job]]:
     session.flush()
     items: list[dict[str, Any]] = []
     added: list[Job] = []
+    stored: list[tuple[Stored, str]] = []
     for upload in uploads:
         if isinstance(upload, Upload):
-            job = _add(upload, owner_id, batch_id=batch.id, callback_url=callback)
+            job = _add(upload, owner_id, stored, batch_id=batch.id, callback_url=callback)
             added.append(job)
             items.append({"job_id": job.id})
         else:
             filename, error = upload
             items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
     batch.items = items
-    session.commit()
-    _enqueue_all(TASK_CLASSIFY, added, batch)
+    _commit(stored)
+    _enqueue_all(TASK_CLASSIFY, added, stored, batch)
     return batch, added
 

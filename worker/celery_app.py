@@ -8,9 +8,10 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import worker_init, worker_shutdown
+from celery.signals import task_postrun, task_received, worker_init, worker_shutdown
 
-from shared.celeryconf import make_celery
+from shared import heartbeat, images
+from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP, make_celery
 from shared.settings import Settings
 from worker import tasks, webhooks
 from worker.maintenance import Maintenance
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     app = make_celery(settings, name="dogbreed-worker")
+    images.set_max_concurrent_decodes(settings.max_concurrent_decodes)
     # Prefetch as many messages as one batch holds: one per task thread, no more.
     app.conf.worker_prefetch_multiplier = 1
     runtime = Runtime(settings)
@@ -28,12 +30,29 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     webhooks.register(app, settings)
 
     maintenance = Maintenance(settings, settings.reaper_interval_s, runtime.holder)
+    node: list[str] = []  # this process's node name, known once the worker starts
 
     @worker_init.connect(weak=False)
-    def _load_models(**_: object) -> None:
+    def _load_models(sender: object = None, **_: object) -> None:
+        node[:] = [getattr(sender, "hostname", "") or ""]
+        if node[0]:
+            maintenance.take_back(node[0])  # what an earlier process of this node held: back on the queue now
         runtime.setup()
-        maintenance.start()
+        maintenance.start(node[0] or None)
         log.info("worker ready: %s", runtime.describe())
+
+    @task_received.connect(weak=False)
+    def _hold(request: object = None, **_: object) -> None:
+        """A message this process must run: listed, so the reaper can give it back if we die before."""
+        job_id = _job_id(getattr(request, "name", None), getattr(request, "args", None))
+        if job_id and node and node[0]:
+            _quietly(heartbeat.hold, maintenance.redis, settings.queue, node[0], job_id)
+
+    @task_postrun.connect(weak=False)
+    def _release(task: object = None, args: object = None, **_: object) -> None:
+        job_id = _job_id(getattr(task, "name", None), args)
+        if job_id and node and node[0]:
+            _quietly(heartbeat.release, maintenance.redis, settings.queue, node[0], job_id)
 
     @worker_shutdown.connect(weak=False)
     def _close(**_: object) -> None:
@@ -41,6 +60,20 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
         runtime.close()
 
     return app, runtime
+
+
+def _job_id(task_name: str | None, args: object) -> str | None:
+    if task_name in (TASK_CLASSIFY, TASK_NOOP) and isinstance(args, (list, tuple)) and args:
+        return str(args[0])
+    return None
+
+
+def _quietly(op, *args: object) -> None:
+    """Bookkeeping for the reaper must never fail a task: Redis away means the deadline reaper covers it."""
+    try:
+        op(*args)
+    except Exception as exc:
+        log.warning("could not record a held job: %s", exc)
 
 
 def worker_argv(settings: Settings, node: str, queues: list[str], loglevel: str = "INFO") -> list[str]:

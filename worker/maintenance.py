@@ -1,5 +1,6 @@
-"""Periodic upkeep inside each worker: follow the active breed model every second; reap stuck jobs and
-expire old ones. A Redis lock makes one worker of many do each reap or expiry round, so
+"""Periodic upkeep inside each worker: a liveness heartbeat, follow the active breed model every
+second, requeue the jobs of dead workers, reap stuck jobs, expire old ones. A Redis lock makes one
+worker of many do each round, so
 docker-compose needs no extra scheduler service."""
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from sqlalchemy.orm import sessionmaker
 
 from shared import model_versions
 from shared.db import session_scope
+from shared.heartbeat import Heartbeat
 from shared.reaper import Reaper
 from shared.retention import expire
 from shared.settings import Settings
 from shared.storage import ImageStore
+from shared.tables import utcnow
 from worker.model_holder import ModelHolder
 
 log = logging.getLogger(__name__)
@@ -28,29 +31,51 @@ class Maintenance:
         self.settings = settings
         self.interval_s = interval_s
         self.holder = holder
+        # Dead workers are noticed a few times per heartbeat lifetime, whatever the reap interval.
+        self.orphan_check_s = max(1.0, min(interval_s, settings.heartbeat_ttl_s / 5))
         self.reaper = Reaper(settings)
         self.redis = redis.Redis.from_url(settings.require_broker(), socket_connect_timeout=2, socket_timeout=5)
+        self.heartbeat: Heartbeat | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
 
-    def start(self) -> None:
-        """Serve the active version from the first job on, then keep following it."""
+    def take_back(self, node: str) -> None:
+        """Before this process runs anything: requeue what an earlier process of this node left running."""
+        started = utcnow()
+        try:
+            self.reaper.take_back(node, started)
+        except Exception as exc:  # the reaper's other rounds get them later
+            log.warning("could not take back %s's earlier jobs: %s", node, exc)
+
+    def start(self, node: str | None = None) -> None:
+        """Serve the active version from the first job on, beat for this node, then keep at it."""
         self._guarded(self._follow)
+        if node:
+            self.heartbeat = Heartbeat(self.redis, self.settings.queue, node, self.settings.heartbeat_ttl_s)
+            try:
+                self.heartbeat.start()
+            except redis.RedisError as exc:
+                log.warning("first heartbeat not sent: %s", exc)
+                self.heartbeat._thread.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self.heartbeat:
+            self.heartbeat.stop()
 
     def _turn(self, name: str, every_s: float) -> bool:
         """True for the one worker of this deployment (its queue) that takes this round of `name`."""
         key = f"{self.settings.queue}:maintenance:{name}"
-        return bool(self.redis.set(key, "1", nx=True, ex=max(1, int(every_s))))
+        return bool(self.redis.set(key, "1", nx=True, px=max(1, int(every_s * 1000))))
 
     def _follow(self) -> None:
         if self.holder is not None:
             follow_active_version(self.holder, self.reaper.sessions)
 
     def run_once(self) -> None:
+        if self._turn("orphans", self.orphan_check_s):
+            self.reaper.reap_orphans()
         if self._turn("reap", self.interval_s):
             self.reaper.run_once()
         if self._turn("gc", GC_EVERY_S):
@@ -60,11 +85,11 @@ class Maintenance:
                 log.info("expired %d old job(s) and %d image(s)", gone.jobs, gone.images)
 
     def _loop(self) -> None:
-        next_round = time.monotonic() + self.interval_s
-        while not self._stop.wait(min(FOLLOW_EVERY_S, self.interval_s)):
+        next_round = time.monotonic() + self.orphan_check_s
+        while not self._stop.wait(min(FOLLOW_EVERY_S, self.orphan_check_s)):
             self._guarded(self._follow)
-            if time.monotonic() >= next_round:
-                next_round = time.monotonic() + self.interval_s
+            if time.monotonic() >= next_round:  # each round's own Redis lock sets how often it really runs
+                next_round = time.monotonic() + self.orphan_check_s
                 self._guarded(self.run_once)
 
     @staticmethod

@@ -23,7 +23,9 @@ def dogbreed(settings, *args: str) -> subprocess.CompletedProcess:
 
 
 def add_job(sessions, store, data: bytes, status: str, age_days: int) -> str:
-    sha, _ = store.put(data, "png")
+    sha, path = store.put(data, "png")
+    stamp = (jobs.utcnow() - timedelta(days=age_days)).timestamp()
+    os.utime(path, (stamp, stamp))  # an upload as old as its job
     with session_scope(sessions) as s:
         job = jobs.create_job(s, owner_id=None, sha256=sha, size=len(data), fmt="PNG", width=8, height=8, filename=None)
         old = jobs.utcnow() - timedelta(days=age_days)
@@ -55,6 +57,36 @@ def test_gc_deletes_old_finished_jobs_and_only_unused_images(settings, sessions)
     assert len([p for p in settings.storage_dir.rglob("*.png")]) == 2
 
 
+def test_gc_never_deletes_an_image_uploaded_again_while_it_runs(settings, sessions):
+    """The same bytes arrive again after gc found the image unused, before their row commits."""
+    from shared.retention import expire
+
+    store = ImageStore(settings.storage_dir)
+    data = make.png(seed=21)
+    add_job(sessions, store, data, "succeeded", 40)
+    sha, path = store.put(data, "png")  # the new upload: stored, its row not committed yet
+    with session_scope(sessions) as s:
+        gone = expire(s, store, 30)
+    assert (gone.jobs, gone.images) == (1, 0) and path.exists()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_gc_copes_with_a_backlog_larger_than_one_statement_can_bind(settings, sessions):
+    """70,000 expired jobs with distinct images: more than PostgreSQL's 65,535 parameters."""
+    from sqlalchemy import text
+
+    with session_scope(sessions) as s:
+        s.execute(text(
+            "INSERT INTO jobs (id, status, created_at, attempts, image_sha256, image_bytes, image_format, "
+            "image_width, image_height) SELECT 'old' || g, 'succeeded', now() - interval '40 days', 1, "
+            "lpad(to_hex(g), 64, '0'), 1, 'PNG', 8, 8 FROM generate_series(1, 70000) AS g"))
+    result = dogbreed(settings, "gc", "--days", "30")
+    assert result.returncode == 0, result.stderr
+    assert "deleted 70000 job(s)" in result.stdout
+    with session_scope(sessions) as s:
+        assert s.query(Job).count() == 0
+
+
 def test_reap_requeues_stuck_jobs_and_fails_those_out_of_attempts(settings, sessions):
     store = ImageStore(settings.storage_dir)
     stuck = add_job(sessions, store, make.png(seed=4), "running", 1)
@@ -66,6 +98,63 @@ def test_reap_requeues_stuck_jobs_and_fails_those_out_of_attempts(settings, sess
     with session_scope(sessions) as s:
         assert s.get(Job, stuck).status == "queued" and s.get(Job, tired).status == "failed"
     assert redis.Redis.from_url(settings.broker_url).llen(settings.queue) == 1
+
+
+def test_a_dead_workers_running_jobs_go_back_at_once_and_a_restarted_node_takes_back_its_own(settings, sessions):
+    """No deadline to wait for: a node without a heartbeat runs nothing, and a node that (re)starts
+    runs nothing yet. Jobs out of attempts are failed instead of resent."""
+    from shared.heartbeat import Heartbeat, alive_nodes
+    from shared.reaper import Reaper
+
+    store = ImageStore(settings.storage_dir)
+    client = redis.Redis.from_url(settings.broker_url)
+    ids = {name: add_job(sessions, store, make.png(seed=10 + i), "running", 0)
+           for i, name in enumerate(["live", "dead", "dead-tired", "restarted"])}
+    nodes = {"live": "live@h", "dead": "dead@h", "dead-tired": "dead@h", "restarted": "again@h"}
+    with session_scope(sessions) as s:
+        for name, job_id in ids.items():
+            s.execute(update(Job).where(Job.id == job_id).values(
+                worker=nodes[name], attempts=settings.max_attempts if name == "dead-tired" else 1))
+    beats = [Heartbeat(client, settings.queue, node, 30) for node in ("live@h", "again@h")]
+    for beat in beats:
+        beat.beat()
+    reaper = Reaper(settings)
+    try:
+        assert alive_nodes(client, settings.queue) == {"live@h", "again@h"}
+        assert reaper.reap_orphans() == {"requeued": 1, "failed": 1}
+        assert reaper.take_back("again@h", jobs.utcnow()) == {"requeued": 1, "failed": 0}
+    finally:
+        for beat in beats:
+            beat.stop()
+    with session_scope(sessions) as s:
+        got = {name: s.get(Job, job_id).status for name, job_id in ids.items()}
+    assert got == {"live": "running", "dead": "queued", "dead-tired": "failed", "restarted": "queued"}
+    assert client.llen(settings.queue) == 2
+    assert alive_nodes(client, settings.queue) == set()  # a clean stop removes the heartbeat at once
+
+
+def test_reap_resends_the_jobs_own_task_and_leaves_a_job_whose_message_still_waits(settings, sessions):
+    """A job in a long queue still has its message: no second one each deadline. A no-op job gets
+    `dogbreed.noop` again, not a classification."""
+    import json
+
+    from shared.celeryconf import make_celery
+
+    store = ImageStore(settings.storage_dir)
+    waiting = add_job(sessions, store, make.png(seed=30), "queued", 1)
+    noop = add_job(sessions, store, make.png(seed=31), "running", 1)
+    with session_scope(sessions) as s:
+        s.execute(update(Job).where(Job.id == noop).values(pipeline="noop"))
+    celery = make_celery(settings)
+    celery.send_task("dogbreed.classify", args=[waiting], queue=settings.queue)  # its message, still waiting
+    celery.close()
+    for _ in range(2):
+        assert dogbreed(settings, "reap").returncode == 0
+    client = redis.Redis.from_url(settings.broker_url)
+    tasks = [json.loads(raw)["headers"]["task"] for raw in client.lrange(settings.queue, 0, -1)]
+    assert sorted(tasks) == ["dogbreed.classify", "dogbreed.noop"]  # the waiting one's own, and ONE resend
+    with session_scope(sessions) as s:
+        assert s.get(Job, waiting).status == "queued" and s.get(Job, noop).status == "queued"
 
 
 def test_a_cli_error_names_the_fix_not_a_traceback(settings, tmp_path):

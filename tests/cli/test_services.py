@@ -29,11 +29,22 @@ def test_all_follows_cuda_visible_devices(monkeypatch):
 def test_flower_refuses_to_listen_openly_without_a_password():
     with pytest.raises(SystemExit, match="DOGBREED_FLOWER_PASSWORD"):
         flower_service(Settings(broker_url="redis://x/0", host="0.0.0.0"))
-    argv = flower_service(Settings(broker_url="redis://x/0", host="0.0.0.0", flower_user="u", flower_password="p")).argv
-    assert "--basic-auth=u:p" in argv
+    service = flower_service(Settings(broker_url="redis://:pw@x/0", host="0.0.0.0", flower_user="u", flower_password="p"))
+    assert service.env["FLOWER_BASIC_AUTH"] == "u:p" and service.env["CELERY_BROKER_URL"] == "redis://:pw@x/0"
+    assert not any("pw" in arg or "u:p" in arg for arg in service.argv), "secrets must not show in ps"
     assert "--address=127.0.0.1" in flower_service(Settings(broker_url="redis://x/0")).argv
 
 
 def test_web_runs_under_gunicorn_on_the_configured_port():
     argv = web_service(Settings(port=8123)).argv
     assert "gunicorn" in argv and "127.0.0.1:8123" in argv and argv[-1] == "web.wsgi:app"
+
+
+def test_dogbreed_web_without_a_secret_key_keeps_one_in_var(tmp_path):
+    """Each gunicorn process would otherwise make its own key: logins and forms would break at random."""
+    from cli.private_files import secret_key
+
+    var = tmp_path / "var"
+    first = secret_key(var)
+    assert first == secret_key(var) and len(first) >= 32
+    assert (var / "secret_key").stat().st_mode & 0o077 == 0 and var.stat().st_mode & 0o077 == 0

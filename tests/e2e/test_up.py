@@ -159,3 +159,78 @@ def test_up_serves_the_api_pages_and_flower_then_stops_cleanly(up, tmp_path):
     for port in (up.port, up.flower_port):
         with pytest.raises(requests.ConnectionError):
             requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def child_pids(pid: int) -> set[int]:
+    """Every descendant of `pid` (gunicorn, its workers, the Celery worker, Flower)."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid="], capture_output=True, text=True).stdout
+    tree: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        child, parent = map(int, line.split())
+        tree.setdefault(parent, []).append(child)
+    found, todo = set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+def test_when_up_is_killed_its_children_go_too_and_the_ports_are_free(up):
+    """SIGKILL (or a closed terminal) leaves no gunicorn, worker or Flower behind holding the ports."""
+    children = child_pids(up.proc.pid)
+    assert len(children) >= 3
+    up.proc.kill()
+    up.proc.wait()
+    wait_for(lambda: not any(alive(pid) for pid in children), 60, 0.5, "every child of up to exit")
+    for port in (up.port, up.flower_port):
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{port}/", timeout=2)
+
+
+def test_a_second_stop_signal_hurries_the_stop_instead_of_breaking_it(up):
+    children = child_pids(up.proc.pid)
+    up.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    up.proc.send_signal(signal.SIGTERM)
+    assert up.proc.wait(timeout=60) == 0
+    assert "Traceback" not in up.log()
+    assert not any(alive(pid) for pid in children)
+
+
+def test_no_flower_means_a_taken_flower_port_does_not_matter(tmp_path, redis_url):
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOGBREED_")}
+    env.update(PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="-1", DOGBREED_BACKBONE="tiny",
+               DOGBREED_BACKBONE_WEIGHTS="random", DOGBREED_BROKER_URL=redis_url,
+               DOGBREED_QUEUE=f"up-{uuid.uuid4().hex[:10]}")
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "up", "--no-flower", "--port", str(port),
+                             "--flower-port", str(taken.getsockname()[1])],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        def ready():
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(ready, 120, 0.5, "the web app to be ready")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+        taken.close()

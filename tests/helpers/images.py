@@ -71,3 +71,57 @@ def png_header_only(width: int, height: int) -> bytes:
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _jpeg_scans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each scan (SOS header and its entropy-coded data) of a JPEG Pillow wrote."""
+    import struct
+
+    i, scans = 2, []
+    while data[i + 1] != 0xD9:
+        marker = data[i + 1]
+        end = i + 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker == 0xDA:
+            while data[end] != 0xFF or data[end + 1] == 0 or 0xD0 <= data[end + 1] <= 0xD7:
+                end += 1
+            scans.append((i, end))
+        i = end
+    return scans
+
+
+def progressive_scan_bomb(width: int = 2000, height: int = 2000, repeats: int = 20_000) -> bytes:
+    """A valid progressive JPEG whose smallest refinement scan is repeated `repeats` times: a few bytes
+    each to send, one pass over every block each to decode (the "scan bomb")."""
+    data = encode(Image.new("RGB", (width, height), (120, 80, 40)), "JPEG", progressive=True)
+    start, end = min(_jpeg_scans(data)[1:], key=lambda scan: scan[1] - scan[0])
+    last = _jpeg_scans(data)[-1][1]
+    return data[:last] + data[start:end] * repeats + data[last:]
+
+
+def flat_png(width: int, height: int, mode: str = "RGBA") -> bytes:
+    """A tiny file with a huge pixel count: one colour compresses to almost nothing."""
+    return encode(Image.new(mode, (width, height), (30, 60, 90, 255)[: len(mode)]), "PNG")
+
+
+def mpo(width: int = 64, height: int = 48) -> bytes:
+    """A JPEG carrying a second image (MPF), as phones write for HDR/portrait shots: red, then green."""
+    first = Image.new("RGB", (width, height), (220, 10, 10))
+    second = Image.new("RGB", (width, height), (10, 220, 10))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second])
+    return buf.getvalue()
+
+
+def tiff_with_broken_later_page(width: int = 64, height: int = 48) -> bytes:
+    """A two-page TIFF whose second page's directory points past the end of the file: only page one is whole."""
+    import struct
+
+    pages = [Image.fromarray(rgb_array(width, height)), Image.fromarray(rgb_array(width, height, seed=1))]
+    buf = io.BytesIO()
+    pages[0].save(buf, "TIFF", save_all=True, append_images=pages[1:])
+    data = bytearray(buf.getvalue())
+    first_ifd = struct.unpack("<I", data[4:8])[0]
+    entries = struct.unpack("<H", data[first_ifd:first_ifd + 2])[0]
+    next_at = first_ifd + 2 + 12 * entries
+    data[next_at:next_at + 4] = struct.pack("<I", len(data) + 10_000)
+    return bytes(data)

@@ -55,6 +55,30 @@ def test_a_job_that_keeps_dying_fails_with_the_reason(sessions):
         assert job.status == "failed" and job.error_code == "too_many_attempts" and "2 attempts" in job.error_message
 
 
+def test_a_duplicate_message_does_not_take_a_job_another_live_worker_runs(sessions):
+    job_id = new_job(sessions)
+    with session_scope(sessions) as s:
+        assert jobs.claim(s, job_id, "w1", max_attempts=3)
+    with session_scope(sessions) as s:
+        assert jobs.claim(s, job_id, "w2", max_attempts=3) is None  # w1 still has it
+        assert jobs.claim(s, job_id, "w1", max_attempts=3)  # w1's own retry after a passing fault
+    assert status(sessions, job_id) == ("running", 2)
+
+
+def test_a_result_the_database_cannot_store_fails_that_job_alone(sessions):
+    """A NaN (PostgreSQL's json rejects it) must not fail the batch written with it, nor be retried."""
+    bad, good = new_job(sessions), new_job(sessions)
+    with session_scope(sessions) as s:  # one write batch: one transaction
+        for job_id in (bad, good):
+            jobs.claim(s, job_id, "w1", max_attempts=3)
+        jobs.succeed(s, bad, {"kind": "dog", "dog_score": float("nan")})
+        jobs.succeed(s, good, {"kind": "dog", "dog_score": 0.9})
+    with session_scope(sessions) as s:
+        failed, ok = s.get(Job, bad), s.get(Job, good)
+        assert (failed.status, failed.error_code, failed.result) == ("failed", "invalid_result", None)
+        assert (ok.status, ok.result) == ("succeeded", {"kind": "dog", "dog_score": 0.9})
+
+
 def test_stale_jobs_are_those_past_the_deadline(sessions):
     fresh, old = new_job(sessions), new_job(sessions)
     with session_scope(sessions) as s:

@@ -21,3 +21,21 @@ def test_the_feature_cache_follows_the_var_dir():
 def test_a_bad_value_names_the_variable_and_the_fix():
     with pytest.raises(SettingsError, match="DOGBREED_MAX_BATCH='many' is not a whole number; set it to e.g. 16"):
         Settings.from_env({"DOGBREED_MAX_BATCH": "many"})
+
+
+def test_every_setting_survives_the_trip_to_a_child_process():
+    """Each field changed at once: none is forgotten by to_env() or read back under another name."""
+    from dataclasses import fields
+
+    base = Settings.from_env({})
+    changes = {}
+    for item in fields(base):
+        value = getattr(base, item.name)
+        if isinstance(value, bool):
+            changes[item.name] = not value
+        elif isinstance(value, int):
+            changes[item.name] = value + 1
+        elif isinstance(value, Path):
+            changes[item.name] = Path("/srv") / item.name
+    settings = base.with_(**changes, secret_key="s3cret", webhook_secret="hook")
+    assert Settings.from_env(settings.to_env()) == settings

@@ -107,6 +107,21 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json["checks"] == {"database": "ok", "broker": "ok"}
+    assert ready.json["workers"]["alive"] == 0 and ready.json["workers"]["status"].startswith("none alive")
+
+
+def test_readiness_says_a_worker_is_alive_while_its_heartbeat_lasts(client, settings):
+    import redis
+
+    from shared.heartbeat import Heartbeat
+
+    beat = Heartbeat(redis.Redis.from_url(settings.broker_url), settings.queue, "w1@host", 30)
+    beat.start()
+    try:
+        assert client.get("/readyz").json["workers"] == {"alive": 1, "status": "ok"}
+    finally:
+        beat.stop()
+    assert client.get("/readyz").json["workers"]["alive"] == 0
 
 
 def test_broker_down_means_503_and_no_job_left_behind(make_settings, queue_name):

@@ -126,3 +126,92 @@ def test_backpressure_answers_503_when_the_queue_is_full(make_settings, redis_ur
 def test_the_noop_pipeline_is_for_admins(client, people):
     assert upload(client, people["a"], pipeline="noop").status_code == 403
     assert upload(client, people["root"], pipeline="noop").status_code == 202
+
+
+def test_failed_logins_are_throttled_per_name(make_settings, redis_url, queue_name, people):
+    from web.app import create_app
+
+    client = create_app(make_settings(broker_url=redis_url, queue=queue_name, auth_required=True,
+                                      login_failures=3)).test_client()
+    assert [login(client, "a", f"guess{i}").status_code for i in range(4)] == [401, 401, 401, 429]
+    blocked = login(client, "a", "a-password")  # even the right password waits now
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0 and b"Too many" in blocked.data
+
+
+def test_an_unknown_name_costs_a_password_check_like_a_known_one(settings, people, monkeypatch):
+    """Timing must not tell which names exist: both paths hash the password once (a spy around the real check)."""
+    calls = []
+    real = accounts.check_password_hash
+    monkeypatch.setattr(accounts, "check_password_hash", lambda h, p: calls.append(h) or real(h, p))
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert accounts.check_login(session, "nobody", "x") is None
+        assert accounts.check_login(session, "a", "x") is None
+    engine.dispose()
+    assert len(calls) == 2 and calls[0].split("$")[0] == calls[1].split("$")[0]  # same method and cost
+
+
+def test_disabling_a_user_ends_sessions_and_keys_and_sessions_expire(app, client, people, settings):
+    assert app.permanent_session_lifetime.total_seconds() == settings.session_hours * 3600 < 31 * 24 * 3600
+    assert login(client, "a", "a-password").status_code == 302
+    assert client.get("/history").status_code == 200
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        accounts.disable_user(session, accounts.find_user(session, "a"))
+    engine.dispose()
+    assert client.get("/history").status_code == 302  # back to the login page
+    assert client.get("/api/v1/jobs", headers=bearer(people["a"])).status_code == 401
+    assert login(client, "a", "a-password").status_code == 401
+
+
+def test_behind_a_tls_proxy_cookies_are_secure_hsts_is_sent_and_no_page_can_be_framed(make_settings, redis_url,
+                                                                                       queue_name, people):
+    from web.app import create_app
+
+    client = create_app(make_settings(broker_url=redis_url, queue=queue_name, auth_required=True, secure_cookies=True,
+                                      proxy_hops=1, hsts_seconds=3600)).test_client()
+    proxied = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "dogs.example"}
+    page = client.get("/login", headers=proxied)
+    assert "Secure" in page.headers["Set-Cookie"] and "HttpOnly" in page.headers["Set-Cookie"]
+    assert page.headers["Strict-Transport-Security"].startswith("max-age=3600")
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert "Strict-Transport-Security" not in client.get("/login").headers  # plain HTTP, no proxy said https
+
+
+def test_accounts_off_is_refused_beyond_loopback():
+    from shared.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="DOGBREED_HOST=127.0.0.1"):
+        Settings.from_env({"DOGBREED_AUTH": "0", "DOGBREED_HOST": "0.0.0.0"})
+    assert not Settings.from_env({"DOGBREED_AUTH": "0"}).auth_required
+
+
+def test_odd_csrf_tokens_and_huge_pages_get_a_4xx_not_a_500(client, people):
+    assert login(client, "a", "a-password").status_code == 302
+    odd = client.post("/", data={"image": (io.BytesIO(make.jpeg()), "x.jpg"), "csrf_token": "ünïcödé"},
+                      content_type="multipart/form-data")
+    assert odd.status_code == 400 and b"reload the page" in odd.data
+    huge = client.get(f"/api/v1/jobs?page={10**17}", headers=bearer(people["a"]))
+    assert huge.status_code == 400 and huge.json["error"]["code"] == "bad_page"
+
+
+def test_the_rate_limit_allows_no_double_burst_across_a_minute_edge(make_settings, redis_url, queue_name, people):
+    """Submissions of the minute just past still count after the edge (sliding window), so a client
+    cannot send the limit at 0:59 and again at 1:00."""
+    import time
+
+    import redis as redis_lib
+
+    from web.app import create_app
+
+    settings = make_settings(broker_url=redis_url, queue=queue_name, auth_required=True, rate_limit_per_minute=3)
+    client = create_app(settings).test_client()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        user_id = accounts.find_user(session, "a").id
+    engine.dispose()
+    window = int(time.time()) // 60
+    redis_lib.Redis.from_url(redis_url).set(f"{queue_name}:ratelimit:user:{user_id}:{window - 1}", 10**6, ex=120)
+    limited = upload(client, people["a"])
+    assert limited.status_code == 429 and limited.json["error"]["code"] == "rate_limited"
+    assert upload(client, people["b"]).status_code == 202

@@ -1,0 +1,141 @@
+"""Worker liveness: each worker process keeps a Redis key with a short TTL alive while it runs.
+
+A SIGKILLed or OOM-killed worker stops refreshing; its key expires within DOGBREED_HEARTBEAT_TTL_S,
+and the reaper gives its jobs back to the queue (shared.reaper.Reaper.reap_orphans): the rows it
+was `running`, and the ones whose messages it had received but not started (still `queued`; Redis
+would return those messages only after its hour-long visibility timeout). Each worker lists the
+latter in a Redis set per node, added on receipt and removed when the task returns.
+A SIGKILL can also lose a message between Redis handing it over and kombu recording it: once a
+node is found dead, queued jobs with no message left in Redis (`messages_in_broker`) are resent.
+Web's /readyz counts the keys to say whether any worker is alive.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+
+import redis
+
+log = logging.getLogger(__name__)
+
+
+def key_prefix(queue: str) -> str:
+    return f"{queue}:worker-alive:"
+
+
+def held_prefix(queue: str) -> str:
+    return f"{queue}:worker-held:"
+
+
+def hold(client: redis.Redis, queue: str, node: str, job_id: str) -> None:
+    """This node received the message of `job_id`; it is the one that must run it."""
+    client.sadd(held_prefix(queue) + node, job_id)
+
+
+def release(client: redis.Redis, queue: str, node: str, job_id: str) -> None:
+    client.srem(held_prefix(queue) + node, job_id)
+
+
+def held_by(client: redis.Redis, queue: str, node: str) -> set[str]:
+    return {v.decode() if isinstance(v, bytes) else v for v in client.smembers(held_prefix(queue) + node)}
+
+
+def forget(client: redis.Redis, queue: str, node: str, job_ids: set[str]) -> None:
+    if job_ids:
+        client.srem(held_prefix(queue) + node, *job_ids)
+
+
+def nodes_holding(client: redis.Redis, queue: str) -> set[str]:
+    prefix = held_prefix(queue)
+    return {(k.decode() if isinstance(k, bytes) else k)[len(prefix):]
+            for k in client.scan_iter(match=f"{prefix}*", count=500)}
+
+
+# kombu's Redis transport keeps every delivered, not yet acknowledged message here (the defaults);
+# a waiting message is an entry of the list named after the queue.
+UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
+
+
+def _job_of(raw: bytes | str | None, queue: str | None, task_names: tuple[str, ...]) -> str | None:
+    """The job id a kombu message carries, or None when it is not one of our tasks (of `queue`)."""
+    try:
+        data = json.loads(raw)
+        message, routing_key = (data[0], data[2]) if isinstance(data, list) else (data, None)
+        headers = message.get("headers") or {}
+        if (queue is not None and routing_key != queue) or headers.get("task") not in task_names:
+            return None
+        body = message["body"]
+        if (message.get("properties") or {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        return str(json.loads(body)[0][0])
+    except (TypeError, ValueError, KeyError, IndexError):
+        return None
+
+
+def messages_in_broker(client: redis.Redis, queue: str, task_names: tuple[str, ...],
+                       delivered_before_s: float) -> set[str]:
+    """Job ids with a message still in Redis: waiting in the queue, or handed to a worker over
+    `delivered_before_s` ago and not acknowledged. Read in that order, so a message moving from
+    the list to a worker is seen in one of the two."""
+    waiting = {_job_of(raw, None, task_names) for raw in client.lrange(queue, 0, -1)}
+    tags = client.zrangebyscore(UNACKED_INDEX_KEY, "-inf", time.time() - delivered_before_s)
+    delivered = {_job_of(raw, queue, task_names) for raw in client.hmget(UNACKED_KEY, tags)} if tags else set()
+    return (waiting | delivered) - {None}
+
+
+def known_nodes(client: redis.Redis, queue: str) -> set[str]:
+    """Nodes that started a heartbeat and did not stop cleanly: alive ones, and dead ones to reap."""
+    return {v.decode() if isinstance(v, bytes) else v for v in client.smembers(f"{queue}:worker-known")}
+
+
+def forget_node(client: redis.Redis, queue: str, node: str) -> None:
+    client.srem(f"{queue}:worker-known", node)
+
+
+def alive_nodes(client: redis.Redis, queue: str) -> set[str]:
+    """Node names (as recorded on the job rows) whose heartbeat has not expired."""
+    prefix = key_prefix(queue)
+    names = set()
+    for key in client.scan_iter(match=f"{prefix}*", count=500):
+        name = key.decode() if isinstance(key, bytes) else key
+        names.add(name[len(prefix):])
+    return names
+
+
+class Heartbeat:
+    """A daemon thread that refreshes this node's key every TTL/5 seconds; `stop` deletes it."""
+
+    def __init__(self, client: redis.Redis, queue: str, node: str, ttl_s: int) -> None:
+        self.client = client
+        self.queue, self.node = queue, node
+        self.key = key_prefix(queue) + node
+        self.ttl_s = max(2, ttl_s)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.beat()
+        self.client.sadd(f"{self.queue}:worker-known", self.node)
+        self._thread.start()
+
+    def beat(self) -> None:
+        self.client.set(self.key, "1", ex=self.ttl_s)
+
+    def stop(self) -> None:
+        """A clean stop says so at once: the reaper need not wait for the key to expire."""
+        self._stop.set()
+        try:
+            self.client.delete(self.key)
+            forget_node(self.client, self.queue, self.node)
+        except redis.RedisError:
+            pass
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.ttl_s / 5):
+            try:
+                self.beat()
+            except redis.RedisError as exc:  # Redis away: the next beat tries again
+                log.warning("heartbeat not sent: %s", exc)

@@ -9,6 +9,7 @@ from typing import Mapping
 BACKBONES = ("efficientnet_lite2", "resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
 FACE_DETECTORS = ("yunet", "haar")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -71,6 +72,13 @@ class Settings:
     port: int = 8000
     flower_port: int = 5555
     host: str = "127.0.0.1"
+    storage_url: str | None = None  # s3://bucket/prefix or file:///path; None: storage_dir
+    s3_endpoint_url: str | None = None
+    metrics_port: int | None = None  # a worker's /metrics; None: not served
+    metrics_host: str = "127.0.0.1"
+    metrics_user: str | None = None
+    metrics_password: str | None = None
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -85,13 +93,21 @@ class Settings:
         if dog_rule not in ("mass", "top1"):
             raise SettingsError(f"DOGBREED_DOG_RULE={dog_rule!r}: use 'mass' (default) or 'top1'")
         precision = env.get("DOGBREED_PRECISION") or "float32"
+        log_format = (env.get("DOGBREED_LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"DOGBREED_LOG_FORMAT={log_format!r}: use 'text' (default) or 'json'")
+        storage_url = env.get("DOGBREED_STORAGE_URL") or None
+        storage_dir = Path(env.get("DOGBREED_STORAGE_DIR") or var_dir / "images")
+        if storage_url:
+            storage_dir = _check_storage_url(storage_url) or storage_dir
+        metrics_port = _int(env, "DOGBREED_METRICS_PORT", 0) or None
         if precision not in PRECISIONS:
             raise SettingsError(f"DOGBREED_PRECISION={precision!r}: use one of {', '.join(PRECISIONS)}")
         return cls(
             var_dir=var_dir,
             database_url=env.get("DOGBREED_DATABASE_URL") or f"sqlite:///{(var_dir / 'dogbreed.db').resolve()}",
             broker_url=env.get("DOGBREED_BROKER_URL") or None,
-            storage_dir=Path(env.get("DOGBREED_STORAGE_DIR") or var_dir / "images"),
+            storage_dir=storage_dir,
             model_dir=Path(env.get("DOGBREED_MODEL_DIR") or var_dir / "models"),
             feature_cache_dir=Path(env.get("DOGBREED_FEATURE_CACHE_DIR") or var_dir / "cache" / "features"),
             backbone=backbone,
@@ -117,6 +133,13 @@ class Settings:
             port=_int(env, "DOGBREED_PORT", cls.port),
             flower_port=_int(env, "DOGBREED_FLOWER_PORT", cls.flower_port),
             host=env.get("DOGBREED_HOST") or "127.0.0.1",
+            storage_url=storage_url,
+            s3_endpoint_url=env.get("DOGBREED_S3_ENDPOINT_URL") or None,
+            metrics_port=metrics_port,
+            metrics_host=env.get("DOGBREED_METRICS_HOST") or "127.0.0.1",
+            metrics_user=env.get("DOGBREED_METRICS_USER") or None,
+            metrics_password=env.get("DOGBREED_METRICS_PASSWORD") or None,
+            log_format=log_format,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -148,13 +171,22 @@ class Settings:
             "DOGBREED_PORT": str(self.port),
             "DOGBREED_FLOWER_PORT": str(self.flower_port),
             "DOGBREED_HOST": self.host,
+            "DOGBREED_METRICS_HOST": self.metrics_host,
+            "DOGBREED_LOG_FORMAT": self.log_format,
         }
         optional = {"DOGBREED_BROKER_URL": self.broker_url, "DOGBREED_FLOWER_USER": self.flower_user,
-                    "DOGBREED_FLOWER_PASSWORD": self.flower_password}
+                    "DOGBREED_FLOWER_PASSWORD": self.flower_password, "DOGBREED_STORAGE_URL": self.storage_url,
+                    "DOGBREED_S3_ENDPOINT_URL": self.s3_endpoint_url,
+                    "DOGBREED_METRICS_PORT": str(self.metrics_port or ""),
+                    "DOGBREED_METRICS_USER": self.metrics_user, "DOGBREED_METRICS_PASSWORD": self.metrics_password}
         return {**env, **{name: value for name, value in optional.items() if value}}
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
+
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.storage_url and self.storage_url.startswith("s3://"))
 
     def require_broker(self) -> str:
         if not self.broker_url:
@@ -163,3 +195,15 @@ class Settings:
                 "(`dogbreed up` picks one for you)"
             )
         return self.broker_url
+
+
+def _check_storage_url(url: str) -> Path | None:
+    """The folder a file:// URL names (None for s3://); any other scheme is refused with the fix."""
+    if url.startswith("file://"):
+        path = url[len("file://"):]
+        if not path.startswith("/"):
+            raise SettingsError(f"DOGBREED_STORAGE_URL={url!r}: a file URL needs an absolute path, e.g. file:///srv/images")
+        return Path(path)
+    if url.startswith("s3://") and url[len("s3://"):].split("/", 1)[0]:
+        return None
+    raise SettingsError(f"DOGBREED_STORAGE_URL={url!r}: use s3://bucket/prefix or file:///absolute/path")

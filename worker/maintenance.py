@@ -15,7 +15,7 @@ from shared.db import session_scope
 from shared.reaper import Reaper
 from shared.retention import expire
 from shared.settings import Settings
-from shared.storage import ImageStore
+from shared.storage import open_image_store
 from worker.model_holder import ModelHolder
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Maintenance:
             self.reaper.run_once()
         if self._turn("gc", GC_EVERY_S):
             with session_scope(self.reaper.sessions) as session:
-                gone = expire(session, ImageStore(self.settings.storage_dir), self.settings.retention_days)
+                gone = expire(session, open_image_store(self.settings), self.settings.retention_days)
             if gone.jobs:
                 log.info("expired %d old job(s) and %d image(s)", gone.jobs, gone.images)
 

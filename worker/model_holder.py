@@ -18,6 +18,7 @@ from ml.faces import FaceDetector
 from ml.heads import ImageNetDogHead, load_trained_head
 from ml.pipeline import Models, forward
 from ml.registry import IMAGENET
+from shared.s3 import open_model_store
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class ModelHolder:
         self.settings = settings
         self.models: Models | None = None
         self.error: str | None = None  # why the models could not load; each job reports it
+        self.remote = open_model_store(settings)  # S3: versions are fetched into model_dir on first use
 
     def load(self) -> None:
         """Load every model once; remember (not raise) a loading error so jobs can report it."""
@@ -62,7 +64,11 @@ class ModelHolder:
             return
         else:
             try:
-                head = load_trained_head(self.settings.model_dir / version, version, models.backbone.feature_dim)
+                folder = self.settings.model_dir / version
+                if self.remote is not None and not folder.is_dir():
+                    folder = self.remote.fetch(version, self.settings.model_dir)  # once; sha256s checked
+                    log.info("fetched model %s into %s", version, folder)
+                head = load_trained_head(folder, version, models.backbone.feature_dim)
             except Exception as exc:
                 log.error("could not load model %s: %s", version, exc)
                 return

@@ -17,7 +17,7 @@ from ml.pipeline import Models, Outputs, Result, forward, interpret, is_dog
 from ml.preprocess import to_input
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
-from shared.storage import ImageStore
+from shared.storage import open_image_store
 from worker.batcher import Announcement, Batcher
 from worker.model_holder import ModelHolder
 from worker.result_writer import ResultWriter
@@ -42,7 +42,7 @@ class Runtime:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
-        self.store = ImageStore(settings.storage_dir)
+        self.store = open_image_store(settings)
         self.holder = ModelHolder(settings)
         self.batcher = Batcher(self._run_batch, settings.max_batch, settings.max_batch_delay_ms / 1000)
         self.writer = ResultWriter(self.sessions, settings.max_batch)

@@ -3,6 +3,7 @@ import os
 from datetime import timedelta
 import subprocess
 import sys
+import time
 
 import pytest
 import redis
@@ -23,7 +24,9 @@ def dogbreed(settings, *args: str) -> subprocess.CompletedProcess:
 
 
 def add_job(sessions, store, data: bytes, status: str, age_days: int) -> str:
-    sha, _ = store.put(data, "png")
+    sha, path = store.put(data, "png")
+    stamp = time.time() - age_days * 86400
+    os.utime(path, (stamp, stamp))  # stored as long ago as its job: past gc's grace period
     with session_scope(sessions) as s:
         job = jobs.create_job(s, owner_id=None, sha256=sha, size=len(data), fmt="PNG", width=8, height=8, filename=None)
         old = jobs.utcnow() - timedelta(days=age_days)

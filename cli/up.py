@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             f"  flower:     {flower_url}",
             f"  broker:     {broker.describe()}",
             f"  database:   {redact(settings.database_url)}",
-            f"  images:     {settings.storage_dir}",
+            f"  images:     {settings.storage_url if settings.uses_s3 else settings.storage_dir}",
             f"  workers:    {', '.join(s.name for s in services if s.name.startswith('worker'))} "
             f"(backbone {settings.backbone}, weights {settings.backbone_weights})",
             *login,

@@ -7,7 +7,7 @@ import secrets
 from flask import Flask
 
 from shared.settings import Settings
-from web import api, auth, database, errors, health, pages, queue, ratelimit
+from web import api, auth, database, errors, health, metrics, pages, queue, ratelimit
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ratelimit.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
+    metrics.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

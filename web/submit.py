@@ -9,6 +9,7 @@ from shared.storage import open_image_store
 from shared.tables import Job
 from web.database import db
 from web.errors import ApiError
+from web.metrics import JOBS_SUBMITTED
 from web.queue import BrokerUnavailable, enqueue
 from web.ratelimit import check_submission
 from web.uploads import read_upload
@@ -38,4 +39,5 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
         raise
     jobs.mark_enqueued(session, job.id)
     session.commit()
+    JOBS_SUBMITTED.inc()
     return job

@@ -12,7 +12,7 @@ from celery.signals import worker_init, worker_shutdown
 
 from shared.celeryconf import make_celery
 from shared.settings import Settings
-from worker import tasks
+from worker import metrics, tasks
 from worker.maintenance import Maintenance
 from worker.runtime import Runtime
 
@@ -32,6 +32,7 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     def _load_models(**_: object) -> None:
         runtime.setup()
         maintenance.start()
+        metrics.serve(settings)
         log.info("worker ready: %s", runtime.describe())
 
     @worker_shutdown.connect(weak=False)

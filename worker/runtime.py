@@ -18,6 +18,7 @@ from ml.preprocess import to_input
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
 from shared.storage import open_image_store
+from worker import metrics
 from worker.batcher import Announcement, Batcher
 from worker.model_holder import ModelHolder
 from worker.result_writer import ResultWriter
@@ -45,7 +46,7 @@ class Runtime:
         self.store = open_image_store(settings)
         self.holder = ModelHolder(settings)
         self.batcher = Batcher(self._run_batch, settings.max_batch, settings.max_batch_delay_ms / 1000)
-        self.writer = ResultWriter(self.sessions, settings.max_batch)
+        self.writer = ResultWriter(self.sessions, settings.max_batch, _redis(settings), settings.queue)
 
     def setup(self) -> None:
         self.holder.load()
@@ -59,6 +60,10 @@ class Runtime:
         models = self.holder.current()  # read once: the whole batch runs with one head
         outputs = forward(np.stack(inputs), models)
         model_ms = _ms_since(start)
+        metrics.BUSY.add(start, time.perf_counter())
+        metrics.BATCH_SIZE.observe(len(inputs))
+        metrics.INFERENCE_IMAGES.inc(len(inputs))
+        metrics.STAGE_SECONDS.labels("model").observe(model_ms / 1000)
         return [BatchShare(out, models, len(inputs), model_ms) for out in outputs]
 
     def classify(self, rgb: np.ndarray, full_size: tuple[int, int], announced: Announcement | None = None) -> Result:
@@ -75,6 +80,8 @@ class Runtime:
         result.batch_size = share.batch_size
         result.stages_ms = {"queue": round(max(0.0, waited_ms - share.model_ms), 2), "model": share.model_ms,
                             "faces": faces_ms}
+        metrics.STAGE_SECONDS.labels("queue").observe(result.stages_ms["queue"] / 1000)
+        metrics.STAGE_SECONDS.labels("faces").observe(faces_ms / 1000)
         return result
 
     def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:
@@ -87,3 +94,12 @@ class Runtime:
         self.batcher.close()
         self.writer.close()
         self.engine.dispose()
+
+
+def _redis(settings: Settings):
+    """The broker's Redis, where finished-job totals are kept for the web's /metrics (none without a broker)."""
+    if not settings.broker_url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)

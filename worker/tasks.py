@@ -13,6 +13,7 @@ from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
 from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
 from ml.faces import DETECT_MAX_SIDE
 from ml.backbone import ModelUnavailable
+from worker.metrics import STAGE_SECONDS
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
             data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
             rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
             decode_ms = round((time.perf_counter() - start) * 1000, 2)
+            STAGE_SECONDS.labels("decode").observe(decode_ms / 1000)
             result = runtime.classify(rgb, size, announced)
             result.stages_ms = {"decode": decode_ms, **result.stages_ms}
         except FileNotFoundError:

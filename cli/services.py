@@ -64,7 +64,9 @@ def web_service(settings: Settings, workers: int = 2) -> Service:
     """gunicorn, with a folder for prometheus_client's multiprocess mode (emptied by `fresh_metrics_dir`)."""
     return Service("web", [
         sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
-        "--bind", f"{settings.host}:{settings.port}", "--access-logfile", "-", "--graceful-timeout", "10",
+        "--bind", f"{settings.host}:{settings.port}", "--graceful-timeout", "10",
+        # JSON logs: the app writes the access lines itself (with the request id)
+        *([] if settings.log_format == "json" else ["--access-logfile", "-"]),
         "--config", "python:web.gunicorn_conf", "web.wsgi:app",
     ], {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir(settings))})
 

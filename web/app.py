@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
+import time
 
-from flask import Flask
+from flask import Flask, g, request
 
+from shared import logs
 from shared.settings import Settings
 from web import api, auth, database, errors, health, metrics, pages, queue, ratelimit
 
@@ -22,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         JSON_SORT_KEYS=False,
     )
+    _request_ids(app, logs.configure(settings, f"web@{socket.gethostname()}"))
     if not settings.secret_key:
         logging.getLogger(__name__).warning("DOGBREED_SECRET_KEY is not set: sessions end when the web process restarts")
     database.init_app(app)
@@ -34,3 +38,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     return app
+
+
+def _request_ids(app: Flask, json_logs: bool) -> None:
+    """Each request gets an id (the caller's X-Request-Id, or a new one), echoed in the response and in its
+    logs; with JSON logs the app writes the access line itself (gunicorn's is not JSON)."""
+    access = logging.getLogger("dogbreed.access")
+
+    @app.before_request
+    def _start() -> None:
+        g.request_id, g.started = logs.request_id(request.headers.get("X-Request-Id")), time.perf_counter()
+        logs.request_id_var.set(g.request_id)
+        logs.job_id_var.set(None)
+
+    @app.after_request
+    def _finish(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        if json_logs:
+            access.info("%s %s %s %.1fms", request.method, request.path, response.status_code,
+                        (time.perf_counter() - g.get("started", time.perf_counter())) * 1000)
+        return response

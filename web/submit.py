@@ -1,9 +1,11 @@
 """Accept a job: validate, store the image, commit the row, THEN enqueue its id by task name."""
 from __future__ import annotations
 
+import logging
+
 from flask import current_app
 
-from shared import jobs
+from shared import jobs, logs
 from shared.celeryconf import TASK_CLASSIFY
 from shared.storage import open_image_store
 from shared.tables import Job
@@ -13,6 +15,8 @@ from web.metrics import JOBS_SUBMITTED
 from web.queue import BrokerUnavailable, enqueue
 from web.ratelimit import check_submission
 from web.uploads import read_upload
+
+log = logging.getLogger(__name__)
 
 
 def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
@@ -28,6 +32,7 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
     job = jobs.create_job(session, owner_id=owner_id, sha256=sha256, size=len(upload.data), fmt=upload.info.format,
                           width=upload.info.width, height=upload.info.height, filename=upload.filename)
     session.commit()
+    logs.job_id_var.set(job.id)
     try:
         enqueue(task_name, job.id)
     except BrokerUnavailable:
@@ -40,4 +45,5 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
     jobs.mark_enqueued(session, job.id)
     session.commit()
     JOBS_SUBMITTED.inc()
+    log.info("job %s accepted (%s, %d bytes)", job.id, upload.info.format, len(upload.data))
     return job

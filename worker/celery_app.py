@@ -8,8 +8,9 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import worker_init, worker_shutdown
+from celery.signals import setup_logging, worker_init, worker_shutdown
 
+from shared import logs
 from shared.celeryconf import make_celery
 from shared.settings import Settings
 from worker import metrics, tasks
@@ -53,4 +54,7 @@ def worker_argv(settings: Settings, node: str, queues: list[str], loglevel: str 
 
 def run_worker(settings: Settings, node: str, queues: list[str], loglevel: str = "INFO") -> None:
     app, _ = create_worker_app(settings)
-    app.worker_main(worker_argv(settings, node, queues, loglevel))
+    if logs.configure(settings, node, getattr(logging, loglevel.upper(), logging.INFO)):
+        setup_logging.connect(lambda **_: None, weak=False)  # a receiver: Celery keeps our JSON handler
+    argv = worker_argv(settings, node, queues, loglevel)
+    app.worker_main((["--quiet"] if settings.log_format == "json" else []) + argv)  # no banner: JSON lines only

@@ -87,7 +87,7 @@ def lab():
         lab.close()
 
 
-def test_jobs_and_a_published_model_reach_workers_on_two_other_hosts(lab, tmp_path_factory):
+def test_jobs_and_a_published_model_reach_workers_on_two_other_hosts(lab):
     root = Path(tempfile.mkdtemp(prefix="dogbreed-lab-"))  # /tmp: the postgres user must reach it too
     logs = root / "logs"
     logs.mkdir()
@@ -170,6 +170,11 @@ def test_jobs_and_a_published_model_reach_workers_on_two_other_hosts(lab, tmp_pa
             images = [p for p in var.rglob("*") if p.suffix in (".jpg", ".jpeg", ".png")]
             print(f"{host}: fetched {fetched.relative_to(root)}: {fetched.is_file()}; image files under var/: {len(images)}")
             assert fetched.is_file() and images == []
+        lines = (logs / "worker-a.log").read_text(errors="replace").splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        joined = [r for r in records if r["job_id"] in {j["id"] for j in first} and r["request_id"]]
+        print(f"worker-a JSON log lines: {len(records)}; e.g. {json.dumps(joined[0]) if joined else None}")
+        assert joined and all(r["node"] == "cpu@worker-a" for r in joined), "job and request ids reach the worker's log"
     except BaseException:
         for log in sorted(logs.glob("*.log")):
             print(f"---- {log.name} ----\n{log.read_text(errors='replace')[-3000:]}")

@@ -10,6 +10,7 @@ from flask import Flask, g, request
 
 from shared import logs
 from shared.settings import Settings
+from shared.storage import open_image_store
 from web import api, auth, database, errors, health, metrics, pages, queue, ratelimit
 
 
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if not settings.secret_key:
         logging.getLogger(__name__).warning("DOGBREED_SECRET_KEY is not set: sessions end when the web process restarts")
     database.init_app(app)
+    app.extensions["image_store"] = open_image_store(settings)  # one per app: an S3 client is costly to make
     queue.init_app(app)
     ratelimit.init_app(app)
     errors.init_app(app)

@@ -5,7 +5,6 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 
 from shared import jobs
 from shared.images import ALLOWED_FORMATS, MIME_TYPES, ImageError
-from shared.storage import open_image_store
 from web.access import get_job_or_404
 from web.api import page_args
 from web.auth import owner_id, owner_scope, require_user
@@ -45,7 +44,7 @@ def job_page(job_id: str):
 @bp.get("/jobs/<job_id>/image")
 def job_image(job_id: str):
     job = get_job_or_404(job_id)
-    store = open_image_store(current_app.config["SETTINGS"])
+    store = current_app.extensions["image_store"]
     try:  # a local file or an S3 object, streamed through: the browser never talks to the bucket
         image = store.open(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
     except FileNotFoundError:

@@ -7,7 +7,6 @@ from flask import current_app
 
 from shared import jobs, logs
 from shared.celeryconf import TASK_CLASSIFY
-from shared.storage import open_image_store
 from shared.tables import Job
 from web.database import db
 from web.errors import ApiError
@@ -27,7 +26,7 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Job:
         raise ApiError(503, "queue_full",
                        f"{settings.max_queued_jobs} jobs are already waiting; try again shortly.", {"Retry-After": "10"})
     upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
-    store = open_image_store(settings)
+    store = current_app.extensions["image_store"]
     sha256, _ = store.put(upload.data, upload.info.extension)
     job = jobs.create_job(session, owner_id=owner_id, sha256=sha256, size=len(upload.data), fmt=upload.info.format,
                           width=upload.info.width, height=upload.info.height, filename=upload.filename)

@@ -13,6 +13,7 @@ without them, loopback clients only.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 
 from flask import Flask, Response, current_app, request
@@ -27,6 +28,7 @@ JOBS_SUBMITTED = Counter("dogbreed_jobs_submitted", "Jobs accepted (202) by the 
 HTTP_REQUESTS = Counter("dogbreed_http_requests", "HTTP requests by route pattern and status code",
                         ["route", "code"], registry=None)
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+log = logging.getLogger(__name__)
 
 
 class BrokerTotals:
@@ -42,8 +44,12 @@ class BrokerTotals:
     def collect(self):
         if self.redis is None:
             return
-        totals = job_metrics.read(self.redis, self.queue)
-        depth = self.redis.llen(self.queue)
+        try:
+            totals = job_metrics.read(self.redis, self.queue)
+            depth = self.redis.llen(self.queue)
+        except Exception as exc:  # broker away: scrape what this app counted itself, not a 500
+            log.warning("/metrics without the broker's totals: %s", exc)
+            return
         finished = CounterMetricFamily("dogbreed_jobs_finished", "Jobs that ended, by status and result kind",
                                        labels=["status", "kind"])
         for (status, kind), count in sorted(totals.finished.items()):

@@ -50,6 +50,16 @@ def test_metrics_answer_loopback_clients_only_without_a_password(client):
     assert remote.status_code == 403 and "DOGBREED_METRICS_USER" in remote.get_json()["error"]["message"]
 
 
+def test_without_the_broker_metrics_still_answer(settings):
+    from web.app import create_app
+
+    app = create_app(settings.with_(broker_url=f"redis://127.0.0.1:{free_port()}/0"))
+    answer = app.test_client().get("/metrics")
+    assert answer.status_code == 200 and "dogbreed_http_requests_total" in answer.get_data(as_text=True)
+    assert "dogbreed_queue_depth" not in answer.get_data(as_text=True)
+    app.extensions["db_engine"].dispose()
+
+
 def test_with_a_password_metrics_need_basic_auth(settings):
     from web.app import create_app
 

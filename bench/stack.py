@@ -41,6 +41,7 @@ class Stack:
     env: dict[str, str]  # for `dogbreed bench`: the broker and API key the service uses
     queue: str
     log: Path
+    up_env: dict[str, str] | None = None  # the whole environment `up` ran with (to start more workers alike)
 
 
 @contextmanager
@@ -68,7 +69,7 @@ def stack(backbone: str, weights: str, batch: int, delay_ms: int, gpus: str = "c
         key = (folder / "var" / "local-api-key").read_text().strip()
         broker = next(line.split("broker:", 1)[1].split()[0] for line in log.read_text().splitlines() if "broker:" in line)
         yield Stack(url, {"DOGBREED_API_KEY": key, "DOGBREED_BROKER_URL": broker_url or broker},
-                    env["DOGBREED_QUEUE"], log)
+                    env["DOGBREED_QUEUE"], log, {**env, "DOGBREED_BROKER_URL": broker_url or broker})
     finally:
         proc.send_signal(signal.SIGINT)
         try:

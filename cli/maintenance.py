@@ -23,11 +23,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from shared.db import make_engine, make_sessionmaker, session_scope
     from shared.retention import expire
-    from shared.storage import ImageStore
+    from shared.storage import open_image_store
 
     days = settings.retention_days if args.days is None else args.days
     with session_scope(make_sessionmaker(make_engine(settings.database_url))) as session:
-        gone = expire(session, ImageStore(settings.storage_dir), days, dry_run=args.dry_run)
+        gone = expire(session, open_image_store(settings), days, dry_run=args.dry_run)
         if args.dry_run:
             session.rollback()
     verb = "would delete" if args.dry_run else "deleted"

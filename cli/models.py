@@ -37,8 +37,11 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def registry(session, settings: Settings) -> Registry:
+    from shared.s3 import open_model_store
+
     return Registry(settings.model_dir, versions.VersionCatalog(session), settings.backbone,
-                    settings.backbone_weights, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
+                    settings.backbone_weights, warn=lambda text: print(f"warning: {text}", file=sys.stderr),
+                    remote=open_model_store(settings))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
                 print(models.activate(args.name, args.force))
                 return 0
             name = publish(models, args)
-            print(f"published {name} in {models.folder(name)}")
+            print(f"published {name} in {models.folder(name)}"
+                  + (f" and {models.remote.where(name)}" if models.remote else ""))
             print(models.activate(name, args.force) if args.activate else f"next: dogbreed models activate {name}")
         return 0
     except (Refused, versions.VersionError, model_folder.ModelFolderError, ValueError) as exc:

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from shared.settings import Settings
 
@@ -42,12 +43,17 @@ def worker_services(settings: Settings, gpus: str = "all") -> list[Service]:
     host = socket.gethostname()
     if not chosen:
         return [Service("worker-cpu", _node_argv(f"cpu@{host}", [settings.queue, f"{settings.queue}.cpu"]),
-                        {"CUDA_VISIBLE_DEVICES": "-1"})]
+                        {"CUDA_VISIBLE_DEVICES": "-1", **_metrics_port(settings, 0)})]
     return [
         Service(f"worker-gpu{g}", _node_argv(f"gpu{g}@{host}", [settings.queue, f"{settings.queue}.gpu{g}"]),
-                {"CUDA_VISIBLE_DEVICES": g})
-        for g in chosen
+                {"CUDA_VISIBLE_DEVICES": g, **_metrics_port(settings, i)})
+        for i, g in enumerate(chosen)
     ]
+
+
+def _metrics_port(settings: Settings, index: int) -> dict[str, str]:
+    """Worker processes on one host take DOGBREED_METRICS_PORT, +1, +2 ... in GPU order."""
+    return {"DOGBREED_METRICS_PORT": str(settings.metrics_port + index)} if settings.metrics_port else {}
 
 
 def _node_argv(node: str, queues: list[str]) -> list[str]:
@@ -55,11 +61,26 @@ def _node_argv(node: str, queues: list[str]) -> list[str]:
 
 
 def web_service(settings: Settings, workers: int = 2) -> Service:
+    """gunicorn, with a folder for prometheus_client's multiprocess mode (emptied by `fresh_metrics_dir`)."""
     return Service("web", [
         sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
-        "--bind", f"{settings.host}:{settings.port}", "--access-logfile", "-", "--graceful-timeout", "10",
-        "web.wsgi:app",
-    ])
+        "--bind", f"{settings.host}:{settings.port}", "--graceful-timeout", "10",
+        # JSON logs: the app writes the access lines itself (with the request id)
+        *([] if settings.log_format == "json" else ["--access-logfile", "-"]),
+        "--config", "python:web.gunicorn_conf", "web.wsgi:app",
+    ], {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir(settings))})
+
+
+def metrics_dir(settings: Settings) -> Path:
+    return (settings.var_dir / "metrics" / "web").resolve()
+
+
+def fresh_metrics_dir(settings: Settings) -> Path:
+    """Emptied at each start of `dogbreed web`/`up`: the counters of processes gone before do not linger."""
+    folder = metrics_dir(settings)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def flower_service(settings: Settings) -> Service:
@@ -104,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             os.environ["DOGBREED_SECRET_KEY"] = secret_key(settings.var_dir)
             print(f"dogbreed web: DOGBREED_SECRET_KEY is not set; using the key kept in {settings.var_dir / 'secret_key'}",
                   file=sys.stderr)
+        fresh_metrics_dir(settings)
         services = [web_service(settings, args.workers)]
     else:
         services = [flower_service(settings)]

@@ -59,8 +59,8 @@ def _local_login(settings: Settings) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from cli import broker as brokers
     from cli.db import redact
-    from cli.services import flower_service, web_service, worker_services
     from cli.private_files import private_dir, secret_key
+    from cli.services import flower_service, fresh_metrics_dir, web_service, worker_services
     from cli.supervise import Supervisor
     from shared import migrate
 
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         migrate.upgrade(settings.database_url)
         login = _local_login(settings) if settings.auth_required else ["  auth is off (DOGBREED_AUTH=0): everyone sees every job"]
         os.environ.update(settings.to_env())
+        fresh_metrics_dir(settings)
         services = [web_service(settings, args.web_workers), *worker_services(settings, args.gpus)]
         if not args.no_flower:
             services.append(flower_service(settings))
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             f"  flower:     {flower_url}",
             f"  broker:     {broker.describe()}",
             f"  database:   {redact(settings.database_url)}",
-            f"  images:     {settings.storage_dir}",
+            f"  images:     {settings.storage_url if settings.uses_s3 else settings.storage_dir}",
             f"  workers:    {', '.join(s.name for s in services if s.name.startswith('worker'))} "
             f"(backbone {settings.backbone}, weights {settings.backbone_weights})",
             *login,

@@ -2,7 +2,8 @@
 rules for accepting and activating one. `dogbreed models` and the worker both go through here.
 
 Which versions exist and which is active is recorded by a Catalog (the database's, in
-shared/model_versions.py): this module knows files and rules, not tables.
+shared/model_versions.py): this module knows files and rules, not tables. Where workers on other
+hosts fetch a version from (an S3 bucket, shared/s3.py) is a Remote: this module knows no storage.
 """
 from __future__ import annotations
 
@@ -34,6 +35,15 @@ class Catalog(Protocol):
         """Make `name` the one version served; None: no trained head."""
 
 
+class Remote(Protocol):
+    """A shared store of published versions that workers on other hosts download from."""
+
+    def upload(self, folder: Path, name: str) -> str:
+        """Upload the folder's files as version `name`; returns where it now is."""
+
+    def has(self, name: str) -> bool: ...
+
+
 @dataclass
 class Registry:
     model_dir: Path
@@ -41,6 +51,7 @@ class Registry:
     backbone: str  # what the service runs (DOGBREED_BACKBONE, DOGBREED_BACKBONE_WEIGHTS)
     weights: str
     warn: Callable[[str], None] = lambda text: None
+    remote: Remote | None = None  # also upload here on publish (DOGBREED_STORAGE_URL=s3://...)
 
     def folder(self, name: str) -> Path:
         return self.model_dir / name
@@ -88,6 +99,8 @@ class Registry:
                 if (folder / file).is_file():
                     shutil.copy2(folder / file, target / file)
             model_folder.write_json(target / CARD_FILE, card)
+            if self.remote is not None:  # uploaded before it is recorded: no worker is told of a missing version
+                self.remote.upload(target, name)
             self.catalog.record(name, card)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
@@ -101,7 +114,7 @@ class Registry:
         card = self.catalog.card(name)
         if card is None:
             raise Refused(f"no version named {name!r}; see `dogbreed models list`")
-        if not (self.folder(name) / HEAD_FILE).is_file():
+        if not (self.folder(name) / HEAD_FILE).is_file() and not (self.remote and self.remote.has(name)):
             raise Refused(f"{self.folder(name)} has no {HEAD_FILE}; is DOGBREED_MODEL_DIR the one it was published to?")
         self._check(card, force)
         self.catalog.activate(name)

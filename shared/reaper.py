@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 import redis
 from sqlalchemy.orm import Session
 
-from shared import heartbeat, jobs
+from shared import heartbeat, job_metrics, jobs
 from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY, TASK_WEBHOOK, make_celery
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
@@ -35,9 +35,12 @@ class Reaper:
     def _resend(self, session: Session, job: Job, counts: dict[str, int]) -> None:
         """Enqueue a job again, or fail it when it has used its attempts; committed one job at a time."""
         if job.attempts >= self.settings.max_attempts:
-            jobs.give_up(session, job.id, job.attempts)
+            gave_up = jobs.give_up(session, job.id, job.attempts)
             session.commit()
             counts["failed"] += 1
+            if gave_up:  # counted for the web's /metrics, once committed
+                job_metrics.record(self.redis, self.settings.queue, [
+                    job_metrics.ended(jobs.FAILED, None, jobs.as_utc(job.created_at), jobs.utcnow())])
             return
         # Queued before the message goes: a worker that gets it at once must find the job claimable.
         jobs.requeue(session, job.id)

@@ -10,11 +10,11 @@ from sqlalchemy.orm import Session, aliased
 
 from shared.images import ALLOWED_FORMATS
 from shared.jobs import FINISHED
-from shared.storage import ImageStore
+from shared.storage import Images
 from shared.tables import Job, utcnow
 
 BATCH = 1000
-# An image untouched for this long is not part of an upload in progress (see ImageStore.discard).
+# An image untouched for this long is not part of an upload in progress (see shared/storage.py).
 GRACE_S = 3600
 
 
@@ -24,7 +24,8 @@ class Expired:
     images: int
 
 
-def expire(session: Session, store: ImageStore, older_than_days: int, dry_run: bool = False) -> Expired:
+def expire(session: Session, store: Images, older_than_days: int, dry_run: bool = False,
+           grace_s: float = GRACE_S) -> Expired:
     """Delete finished jobs created before the cutoff, in batches, then the images no remaining
     job uses and nobody stored again within the grace period.
 
@@ -42,7 +43,7 @@ def expire(session: Session, store: ImageStore, older_than_days: int, dry_run: b
         select(Job.image_sha256, Job.image_format).where(expiring, ~still_used).distinct()))
     orphans = [(sha, ALLOWED_FORMATS.get(fmt, "bin")) for sha, fmt in images]
     if dry_run:
-        return Expired(count, sum(store.path_for(sha, ext).exists() for sha, ext in orphans))
+        return Expired(count, sum(store.exists(sha, ext) for sha, ext in orphans))
     deleted = 0
     while True:
         batch = select(Job.id).where(expiring).limit(BATCH).scalar_subquery()
@@ -51,6 +52,6 @@ def expire(session: Session, store: ImageStore, older_than_days: int, dry_run: b
         deleted += gone
         if gone < BATCH:
             break
-    untouched_since = time.time_ns() - GRACE_S * 1_000_000_000
+    untouched_since = time.time_ns() - int(grace_s * 1_000_000_000)
     removed = sum(store.discard(sha, ext, untouched_since) for sha, ext in orphans)
     return Expired(deleted, removed)

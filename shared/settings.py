@@ -10,6 +10,7 @@ BACKBONES = ("efficientnet_lite2", "resnet50", "mobilenet_v2", "efficientnetv2b0
 FACE_DETECTORS = ("yunet", "haar")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -97,6 +98,13 @@ class Settings:
     secure_cookies: bool = False
     proxy_hops: int = 0
     hsts_seconds: int = 0
+    storage_url: str | None = None  # s3://bucket/prefix or file:///path; None: storage_dir
+    s3_endpoint_url: str | None = None
+    metrics_port: int | None = None  # a worker's /metrics; None: not served
+    metrics_host: str = "127.0.0.1"
+    metrics_user: str | None = None
+    metrics_password: str | None = None
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -120,13 +128,21 @@ class Settings:
                 "set DOGBREED_HOST=127.0.0.1, or switch accounts back on (DOGBREED_AUTH=1)"
             )
         precision = env.get("DOGBREED_PRECISION") or "float32"
+        log_format = (env.get("DOGBREED_LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError(f"DOGBREED_LOG_FORMAT={log_format!r}: use 'text' (default) or 'json'")
+        storage_url = env.get("DOGBREED_STORAGE_URL") or None
+        storage_dir = Path(env.get("DOGBREED_STORAGE_DIR") or var_dir / "images")
+        if storage_url:
+            storage_dir = _check_storage_url(storage_url) or storage_dir
+        metrics_port = _int(env, "DOGBREED_METRICS_PORT", 0) or None
         if precision not in PRECISIONS:
             raise SettingsError(f"DOGBREED_PRECISION={precision!r}: use one of {', '.join(PRECISIONS)}")
         return cls(
             var_dir=var_dir,
             database_url=env.get("DOGBREED_DATABASE_URL") or f"sqlite:///{(var_dir / 'dogbreed.db').resolve()}",
             broker_url=env.get("DOGBREED_BROKER_URL") or None,
-            storage_dir=Path(env.get("DOGBREED_STORAGE_DIR") or var_dir / "images"),
+            storage_dir=storage_dir,
             model_dir=Path(env.get("DOGBREED_MODEL_DIR") or var_dir / "models"),
             feature_cache_dir=Path(env.get("DOGBREED_FEATURE_CACHE_DIR") or var_dir / "cache" / "features"),
             backbone=backbone,
@@ -167,6 +183,13 @@ class Settings:
             secure_cookies=_bool(env, "DOGBREED_SECURE_COOKIES", False),
             proxy_hops=max(0, _int(env, "DOGBREED_PROXY_HOPS", cls.proxy_hops)),
             hsts_seconds=max(0, _int(env, "DOGBREED_HSTS_SECONDS", cls.hsts_seconds)),
+            storage_url=storage_url,
+            s3_endpoint_url=env.get("DOGBREED_S3_ENDPOINT_URL") or None,
+            metrics_port=metrics_port,
+            metrics_host=env.get("DOGBREED_METRICS_HOST") or "127.0.0.1",
+            metrics_user=env.get("DOGBREED_METRICS_USER") or None,
+            metrics_password=env.get("DOGBREED_METRICS_PASSWORD") or None,
+            log_format=log_format,
         )
 
     def to_env(self) -> dict[str, str]:
@@ -183,6 +206,10 @@ class Settings:
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
 
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.storage_url and self.storage_url.startswith("s3://"))
+
     def require_broker(self) -> str:
         if not self.broker_url:
             raise SettingsError(
@@ -190,3 +217,15 @@ class Settings:
                 "(`dogbreed up` picks one for you)"
             )
         return self.broker_url
+
+
+def _check_storage_url(url: str) -> Path | None:
+    """The folder a file:// URL names (None for s3://); any other scheme is refused with the fix."""
+    if url.startswith("file://"):
+        path = url[len("file://"):]
+        if not path.startswith("/"):
+            raise SettingsError(f"DOGBREED_STORAGE_URL={url!r}: a file URL needs an absolute path, e.g. file:///srv/images")
+        return Path(path)
+    if url.startswith("s3://") and url[len("s3://"):].split("/", 1)[0]:
+        return None
+    raise SettingsError(f"DOGBREED_STORAGE_URL={url!r}: use s3://bucket/prefix or file:///absolute/path")

@@ -1,24 +1,62 @@
-"""Uploaded images, stored once each under their SHA-256 in a folder web and workers share.
+"""Uploaded images, stored once each under their SHA-256: in a local folder (ImageStore), or in an
+S3 bucket (shared/s3.py) that web and workers on other hosts share. `open_image_store` picks one
+from the settings; both answer the same methods, so callers never ask which.
 
 Deleting is the delicate part: the same bytes can be uploaded again while gc (or a failed
-submit) decides a file is unused. So `put` always touches (or rewrites) the file, and `discard`
-renames the file aside, looks at its modification time, and puts it back if anyone touched it
-since the caller's cutoff: an upload either touched it before the rename (seen) or found it gone
-and wrote it anew (kept).
+submit) decides a file is unused. So `store` always touches (or rewrites) the file, and `discard`
+deletes it only if nobody stored it since the caller's cutoff (locally: renamed aside, its time
+looked at, and put back if it was touched; an upload either touched it before the rename, seen, or
+found it gone and wrote it anew, kept).
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, NamedTuple, Protocol
+
+from shared.settings import Settings
 
 
 class Stored(NamedTuple):
     sha256: str
-    path: Path
+    location: object  # the file's path, or the object's key
     mtime_ns: int
+
+
+@dataclass
+class StoredImage:
+    """An open stored image: its bytes as a stream, their count and when they were last stored."""
+
+    stream: BinaryIO
+    size: int
+    modified: datetime
+
+
+class Images(Protocol):
+    """What web, worker and gc use of an image store, local or S3."""
+
+    def store(self, data: bytes, extension: str) -> Stored: ...
+    def put(self, data: bytes, extension: str) -> tuple[str, object]: ...
+    def read(self, sha256: str, extension: str) -> bytes: ...
+    def open(self, sha256: str, extension: str) -> StoredImage: ...
+    def exists(self, sha256: str, extension: str) -> bool: ...
+    def stored_at(self, sha256: str, extension: str) -> datetime | None: ...
+    def delete(self, sha256: str, extension: str) -> None: ...
+    def discard(self, sha256: str, extension: str, untouched_since_ns: int) -> bool: ...
+    def describe(self) -> str: ...
+
+
+def open_image_store(settings: Settings) -> Images:
+    """The S3 store for DOGBREED_STORAGE_URL=s3://..., else the folder (DOGBREED_STORAGE_DIR or file://)."""
+    if settings.uses_s3:
+        from shared.s3 import S3ImageStore
+
+        return S3ImageStore.from_settings(settings)
+    return ImageStore(settings.storage_dir)
 
 
 class ImageStore:
@@ -76,3 +114,22 @@ class ImageStore:
             return False
         aside.unlink()
         return True
+
+    def open(self, sha256: str, extension: str) -> StoredImage:
+        """Raises FileNotFoundError when the image is not (or no longer) stored."""
+        fh = self.path_for(sha256, extension).open("rb")
+        stat = os.fstat(fh.fileno())
+        return StoredImage(fh, stat.st_size, datetime.fromtimestamp(stat.st_mtime, timezone.utc))
+
+    def exists(self, sha256: str, extension: str) -> bool:
+        return self.path_for(sha256, extension).is_file()
+
+    def stored_at(self, sha256: str, extension: str) -> datetime | None:
+        """When the image was last written; None when it is not stored. gc spares recent ones."""
+        try:
+            return datetime.fromtimestamp(self.path_for(sha256, extension).stat().st_mtime, timezone.utc)
+        except FileNotFoundError:
+            return None
+
+    def describe(self) -> str:
+        return str(self.root)

@@ -162,6 +162,30 @@ def worker(settings, tmp_path):
     proc.stop()
 
 
+# ---- S3 ------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory) -> str:
+    """moto's S3 server on a free loopback port, for the whole session; skips with the reason if it cannot start."""
+    from tests.helpers.s3 import CREDENTIALS, MotoServer
+
+    for key, value in CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    reason = server.start()
+    if reason:
+        pytest.skip(reason)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(settings, s3_endpoint):
+    """`settings` with images and models in a fresh bucket of moto's server."""
+    from tests.helpers.s3 import new_bucket
+
+    return settings.with_(storage_url=f"s3://{new_bucket(s3_endpoint)}/dogbreed", s3_endpoint_url=s3_endpoint)
+
+
 # ---- images --------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def real_data() -> Path:

@@ -12,7 +12,7 @@ def load():
 
 def test_every_service_is_there():
     services = load()["services"]
-    assert {"redis", "postgres", "migrate", "web", "flower"} <= set(services)
+    assert {"redis", "postgres", "minio", "bucket", "migrate", "web", "flower"} <= set(services)
     assert any(name.startswith("worker") for name in services)
 
 
@@ -28,7 +28,7 @@ def test_workers_reserve_a_gpu_each_and_are_pinned():
 def test_every_long_running_service_restarts_and_migrate_runs_once():
     services = load()["services"]
     for name, svc in services.items():
-        if name == "migrate":
+        if name in ("migrate", "bucket"):
             assert svc.get("restart", "no") == "no"
             continue
         assert svc.get("restart") in ("unless-stopped", "always", "on-failure"), name
@@ -62,3 +62,32 @@ def test_the_web_is_published_on_loopback_for_a_tls_proxy_with_secure_cookies():
     assert all(str(p).startswith("127.0.0.1:") for p in web["ports"]), web["ports"]
     env = web["environment"]
     assert env["DOGBREED_SECURE_COOKIES"] == "1" and env["DOGBREED_PROXY_HOPS"] == "1" and env["DOGBREED_HSTS_SECONDS"]
+
+
+def test_images_and_models_go_to_minio_and_workers_wait_for_the_bucket():
+    compose = load()
+    services = compose["services"]
+    env = compose["x-app"]["environment"]
+    assert env["DOGBREED_STORAGE_URL"].startswith("s3://") and env["DOGBREED_S3_ENDPOINT_URL"] == "http://minio:9000"
+    assert "AWS_ACCESS_KEY_ID" in env and "AWS_SECRET_ACCESS_KEY" in env
+    assert "mb" in " ".join(services["bucket"]["entrypoint"]) and "minio" in services["bucket"]["depends_on"]
+    for name in ("web", *[k for k in services if k.startswith("worker")]):
+        assert services[name]["depends_on"]["bucket"]["condition"] == "service_completed_successfully", name
+        assert services[name]["environment"]["DOGBREED_STORAGE_URL"] == env["DOGBREED_STORAGE_URL"], name
+    assert all(str(p).startswith("127.0.0.1:") for p in services["minio"].get("ports", []))
+
+
+def test_workers_scale_by_profile_one_per_gpu():
+    services = load()["services"]
+    workers = {k: v for k, v in services.items() if k.startswith("worker")}
+    pinned = [v["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"][0] for v in workers.values()]
+    assert len(set(pinned)) == len(pinned), f"two workers share a GPU: {pinned}"
+    assert "profiles" not in workers["worker-gpu0"], "one worker always runs"
+    for profile, count in (("gpus-2", 2), ("gpus-4", 4)):
+        started = [k for k, v in workers.items() if "profiles" not in v or profile in v["profiles"]]
+        assert len(started) == count, (profile, started)
+
+
+def test_web_metrics_need_a_password_in_compose():
+    env = load()["services"]["web"]["environment"]
+    assert "DOGBREED_METRICS_USER" in env and "DOGBREED_METRICS_PASSWORD" in env

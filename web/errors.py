@@ -20,7 +20,7 @@ class ApiError(Exception):
 
 
 def wants_json() -> bool:
-    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz"):
+    if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz", "/metrics"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json"

@@ -5,7 +5,6 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 
 from shared import jobs
 from shared.images import ALLOWED_FORMATS, MIME_TYPES, ImageError
-from shared.storage import ImageStore
 from web.access import get_batch_or_404, get_job_or_404
 from web.api import batch_json, cancel_job, history_filters, page_args
 from web.auth import owner_id, owner_scope, require_user
@@ -66,12 +65,15 @@ def job_page(job_id: str):
 @bp.get("/jobs/<job_id>/image")
 def job_image(job_id: str):
     job = get_job_or_404(job_id)
-    store = ImageStore(current_app.config["SETTINGS"].storage_dir)
-    path = store.path_for(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
-    if not path.is_file():
-        raise ApiError(404, "image_gone", "This job's image has expired and was deleted.")
-    response = make_response(send_file(path, mimetype=MIME_TYPES.get(job.image_format, "application/octet-stream"),
-                                       max_age=3600, conditional=True))
+    store = current_app.extensions["image_store"]
+    try:  # a local file or an S3 object, streamed through: the browser never talks to the bucket
+        image = store.open(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
+    except FileNotFoundError:
+        raise ApiError(404, "image_gone", "This job's image has expired and was deleted.") from None
+    response = make_response(send_file(image.stream, mimetype=MIME_TYPES.get(job.image_format, "application/octet-stream"),
+                                       max_age=3600, conditional=True, etag=job.image_sha256,
+                                       last_modified=image.modified))
+    response.content_length = image.size
     # Never let a browser treat an upload as a page or a script.
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"

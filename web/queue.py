@@ -4,6 +4,7 @@ from __future__ import annotations
 from celery import Celery
 from flask import Flask, current_app
 
+from shared import logs
 from shared.celeryconf import PUBLISH_RETRY_POLICY, make_celery
 
 
@@ -27,7 +28,8 @@ def enqueue(task_name: str, job_id: str) -> None:
     settings = current_app.config["SETTINGS"]
     try:
         client().send_task(task_name, args=[job_id], queue=settings.queue, retry=True,
-                           retry_policy=PUBLISH_RETRY_POLICY)
+                           retry_policy=PUBLISH_RETRY_POLICY,
+                           headers={"request_id": logs.request_id_var.get()})  # joins the worker's logs to this request
     except BrokerUnavailable:
         raise
     except Exception as exc:  # kombu raises several types when Redis is away

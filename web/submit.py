@@ -2,23 +2,26 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from shared import jobs
+from shared import jobs, logs
 from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY
-from shared.storage import ImageStore, Stored
+from shared.storage import Stored
 from shared.tables import Batch, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
 from web.database import db
 from web.errors import ApiError
+from web.metrics import JOBS_SUBMITTED
 from web.queue import BrokerUnavailable, enqueue
 from web.ratelimit import check_submission
 from web.uploads import Upload, read_upload, read_uploads
 
+log = logging.getLogger(__name__)
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -63,7 +66,7 @@ def _check_queue_room(wanted: int) -> None:
 
 
 def _add(upload: Upload, owner_id: int | None, stored: list[tuple[Stored, str]], **extra: Any) -> Job:
-    store = ImageStore(current_app.config["SETTINGS"].storage_dir)
+    store = current_app.extensions["image_store"]
     image = store.store(upload.data, upload.info.extension)
     stored.append((image, upload.info.extension))
     return jobs.create_job(db(), owner_id=owner_id, sha256=image.sha256, size=len(upload.data), fmt=upload.info.format,
@@ -73,7 +76,7 @@ def _add(upload: Upload, owner_id: int | None, stored: list[tuple[Stored, str]],
 def _take_back(stored: list[tuple[Stored, str]]) -> None:
     """Delete the images of jobs that were not accepted after all, unless another job uses the same
     bytes or another upload stored them after us (its row may not be committed yet: the file's time says so)."""
-    session, store = db(), ImageStore(current_app.config["SETTINGS"].storage_dir)
+    session, store = db(), current_app.extensions["image_store"]
     for image, extension in stored:
         if not session.query(Job.id).filter(Job.image_sha256 == image.sha256).first():
             store.discard(image.sha256, extension, image.mtime_ns)
@@ -110,6 +113,9 @@ def _enqueue_all(task_name: str, added: list[Job], stored: list[tuple[Stored, st
     for job in added:
         jobs.mark_enqueued(session, job.id)
     session.commit()
+    JOBS_SUBMITTED.inc(len(added))
+    for job in added:
+        log.info("job %s accepted (%s, %d bytes)", job.id, job.image_format, job.image_bytes)
 
 
 def _pipeline(task_name: str) -> str:
@@ -150,6 +156,7 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
         if earlier is None:
             raise
         return _replay(earlier, upload.data, key)
+    logs.job_id_var.set(job.id)
     _enqueue_all(task_name, [job], stored)
     return Submitted(job)
 

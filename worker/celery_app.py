@@ -8,12 +8,12 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import task_postrun, task_received, worker_init, worker_shutdown
+from celery.signals import setup_logging, task_postrun, task_received, worker_init, worker_shutdown
 
-from shared import heartbeat, images
+from shared import heartbeat, images, logs
 from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP, make_celery
 from shared.settings import Settings
-from worker import tasks, webhooks
+from worker import metrics, tasks, webhooks
 from worker.maintenance import Maintenance
 from worker.runtime import Runtime
 
@@ -39,6 +39,7 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
             maintenance.take_back(node[0])  # what an earlier process of this node held: back on the queue now
         runtime.setup()
         maintenance.start(node[0] or None)
+        metrics.serve(settings)
         log.info("worker ready: %s", runtime.describe())
 
     @task_received.connect(weak=False)
@@ -86,4 +87,7 @@ def worker_argv(settings: Settings, node: str, queues: list[str], loglevel: str 
 
 def run_worker(settings: Settings, node: str, queues: list[str], loglevel: str = "INFO") -> None:
     app, _ = create_worker_app(settings)
-    app.worker_main(worker_argv(settings, node, queues, loglevel))
+    if logs.configure(settings, node, getattr(logging, loglevel.upper(), logging.INFO)):
+        setup_logging.connect(lambda **_: None, weak=False)  # a receiver: Celery keeps our JSON handler
+    argv = worker_argv(settings, node, queues, loglevel)
+    app.worker_main((["--quiet"] if settings.log_format == "json" else []) + argv)  # no banner: JSON lines only

@@ -17,7 +17,7 @@ from shared.heartbeat import Heartbeat
 from shared.reaper import Reaper
 from shared.retention import expire
 from shared.settings import Settings
-from shared.storage import ImageStore
+from shared.storage import open_image_store
 from shared.tables import utcnow
 from worker.model_holder import ModelHolder
 
@@ -80,7 +80,7 @@ class Maintenance:
             self.reaper.run_once()
         if self._turn("gc", GC_EVERY_S):
             with session_scope(self.reaper.sessions) as session:
-                gone = expire(session, ImageStore(self.settings.storage_dir), self.settings.retention_days)
+                gone = expire(session, open_image_store(self.settings), self.settings.retention_days)
             if gone.jobs:
                 log.info("expired %d old job(s) and %d image(s)", gone.jobs, gone.images)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -19,9 +20,11 @@ from ml.heads import ImageNetDogHead, load_trained_head
 from ml.pipeline import Models, forward
 from ml.registry import IMAGENET
 from shared.files import download
+from shared.s3 import open_model_store
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+FETCH_RETRY_S = 30.0  # a version that failed to download is tried again after this long, not every second
 
 
 class ModelHolder:
@@ -29,6 +32,8 @@ class ModelHolder:
         self.settings = settings
         self.models: Models | None = None
         self.error: str | None = None  # why the models could not load; each job reports it
+        self.remote = open_model_store(settings)  # S3: versions are fetched into model_dir on first use
+        self._fetch_failed: dict[str, float] = {}  # version -> when its download last failed
 
     def load(self) -> None:
         """Load every model once; remember (not raise) a loading error so jobs can report it."""
@@ -65,7 +70,15 @@ class ModelHolder:
             return
         else:
             try:
-                head = load_trained_head(self.settings.model_dir / version, version, models.backbone.feature_dim)
+                folder = self.settings.model_dir / version
+                if self.remote is not None and not folder.is_dir():
+                    if time.monotonic() - self._fetch_failed.get(version, -FETCH_RETRY_S) < FETCH_RETRY_S:
+                        return
+                    self._fetch_failed[version] = time.monotonic()
+                    folder = self.remote.fetch(version, self.settings.model_dir)  # once; sha256s checked
+                    self._fetch_failed.pop(version, None)
+                    log.info("fetched model %s into %s", version, folder)
+                head = load_trained_head(folder, version, models.backbone.feature_dim)
             except Exception as exc:
                 log.error("could not load model %s: %s", version, exc)
                 return

@@ -2,21 +2,26 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from shared import jobs
+from shared import job_metrics, jobs
 from shared.db import session_scope
+from shared.tables import Job
 from worker.batcher import Batcher
+from worker.metrics import STAGE_SECONDS
 
 log = logging.getLogger(__name__)
 Outcome = tuple[str, "dict[str, Any] | None", "tuple[str, str] | None"]  # job id, result, (code, message)
 
 
 class ResultWriter:
-    def __init__(self, sessions: sessionmaker, max_batch: int) -> None:
+    def __init__(self, sessions: sessionmaker, max_batch: int, redis_client=None, queue: str = "dogbreed") -> None:
         self.sessions = sessions
+        self.redis, self.queue = redis_client, queue  # finished-job totals for the web's /metrics
         # No wait: under load, results pile up while a write runs and go in together.
         self._batcher = Batcher(self._write, max_batch, 0.0, name="result-writer")
 
@@ -25,6 +30,7 @@ class ResultWriter:
         return self._batcher.submit((job_id, result, error)).result(timeout=120)
 
     def _write(self, outcomes: list[Outcome]) -> list[str]:
+        start = time.perf_counter()
         statuses = []
         with session_scope(self.sessions) as session:
             for job_id, result, error in outcomes:
@@ -32,7 +38,24 @@ class ResultWriter:
                 if not moved:  # a redelivered message finished first; the job keeps its one result
                     log.warning("job %s was already finished; duplicate result discarded", job_id)
                 statuses.append((jobs.FAILED if error else jobs.SUCCEEDED) if moved else "duplicate")
+        STAGE_SECONDS.labels("write").observe(time.perf_counter() - start)
+        self._count([(o, s) for o, s in zip(outcomes, statuses) if s != "duplicate"])
         return statuses
+
+    def _count(self, moved: list[tuple[Outcome, str]]) -> None:
+        """After the commit, once per job that this write ended (never a duplicate)."""
+        if self.redis is None or not moved:
+            return
+        try:
+            with session_scope(self.sessions) as session:
+                times = {row.id: (row.created_at, row.finished_at) for row in session.execute(
+                    select(Job.id, Job.created_at, Job.finished_at).where(Job.id.in_([o[0] for o, _ in moved])))}
+        except Exception as exc:
+            log.warning("finished jobs not counted for /metrics: %s", exc)
+            return
+        job_metrics.record(self.redis, self.queue, [
+            job_metrics.ended(status, result, *[jobs.as_utc(t) for t in times.get(job_id, (None, None))])
+            for (job_id, result, _), status in moved])
 
     def close(self) -> None:
         self._batcher.close()

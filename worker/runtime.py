@@ -17,7 +17,8 @@ from ml.pipeline import Models, Outputs, Result, forward, interpret, is_dog
 from ml.preprocess import to_input
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
-from shared.storage import ImageStore
+from shared.storage import open_image_store
+from worker import metrics
 from worker.batcher import Announcement, Batcher
 from worker.model_holder import ModelHolder
 from worker.result_writer import ResultWriter
@@ -42,10 +43,10 @@ class Runtime:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
-        self.store = ImageStore(settings.storage_dir)
+        self.store = open_image_store(settings)
         self.holder = ModelHolder(settings)
         self.batcher = Batcher(self._run_batch, settings.max_batch, settings.max_batch_delay_ms / 1000)
-        self.writer = ResultWriter(self.sessions, settings.max_batch)
+        self.writer = ResultWriter(self.sessions, settings.max_batch, _redis(settings), settings.queue)
 
     def setup(self) -> None:
         self.holder.load()
@@ -59,6 +60,10 @@ class Runtime:
         models = self.holder.current()  # read once: the whole batch runs with one head
         outputs = forward(np.stack(inputs), models)
         model_ms = _ms_since(start)
+        metrics.BUSY.add(start, time.perf_counter())
+        metrics.BATCH_SIZE.observe(len(inputs))
+        metrics.INFERENCE_IMAGES.inc(len(inputs))
+        metrics.STAGE_SECONDS.labels("model").observe(model_ms / 1000)
         return [BatchShare(out, models, len(inputs), model_ms) for out in outputs]
 
     def classify(self, rgb: np.ndarray, full_size: tuple[int, int], announced: Announcement | None = None) -> Result:
@@ -75,6 +80,9 @@ class Runtime:
             stages["faces"] = _ms_since(start)
         result = interpret(faces, share.outputs, share.models)
         result.batch_size, result.stages_ms = share.batch_size, stages
+        for stage in ("queue", "faces"):
+            if stage in stages:
+                metrics.STAGE_SECONDS.labels(stage).observe(stages[stage] / 1000)
         return result
 
     def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:
@@ -87,3 +95,12 @@ class Runtime:
         self.batcher.close()
         self.writer.close()
         self.engine.dispose()
+
+
+def _redis(settings: Settings):
+    """The broker's Redis, where finished-job totals are kept for the web's /metrics (none without a broker)."""
+    if not settings.broker_url:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)

@@ -7,12 +7,14 @@ import time
 from celery import Celery
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from shared import logs
 from shared.db import session_scope
 from shared.jobs import claim
 from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
 from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
 from ml.faces import DETECT_MAX_SIDE
 from ml.backbone import ModelUnavailable
+from worker.metrics import STAGE_SECONDS
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
             data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
             rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
             decode_ms = round((time.perf_counter() - start) * 1000, 2)
+            STAGE_SECONDS.labels("decode").observe(decode_ms / 1000)
             result = runtime.classify(rgb, size, announced)
             result.stages_ms = {"decode": decode_ms, **result.stages_ms}
         except FileNotFoundError:
@@ -58,7 +61,10 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
 def register(app: Celery, runtime: Runtime) -> None:
     def run_or_retry(task, job_id: str, noop: bool) -> str:
         try:
-            return run_job(runtime, job_id, task.request.hostname or "worker", noop=noop)
+            with logs.job_context(job_id, _request_id(task.request)):
+                status = run_job(runtime, job_id, task.request.hostname or "worker", noop=noop)
+                log.info("job %s: %s", job_id, status)
+                return status
         except PASSING_FAULTS as exc:
             countdown = min(2 ** task.request.retries, 30)
             log.warning("job %s hit a passing fault (%s); retry in %ss", job_id, exc, countdown)
@@ -72,3 +78,8 @@ def register(app: Celery, runtime: Runtime) -> None:
     def noop(self, job_id: str) -> str:
         """The same queue and database path with no model: the pipeline's own overhead."""
         return run_or_retry(self, job_id, noop=True)
+
+
+def _request_id(request) -> str | None:
+    """The web request's id, from the message headers the web set (None for a job the reaper re-sent)."""
+    return getattr(request, "request_id", None) or (getattr(request, "headers", None) or {}).get("request_id")

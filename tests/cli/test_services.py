@@ -48,3 +48,22 @@ def test_dogbreed_web_without_a_secret_key_keeps_one_in_var(tmp_path):
     first = secret_key(var)
     assert first == secret_key(var) and len(first) >= 32
     assert (var / "secret_key").stat().st_mode & 0o077 == 0 and var.stat().st_mode & 0o077 == 0
+
+
+def test_each_gpu_worker_of_a_host_gets_its_own_metrics_port():
+    services = worker_services(Settings(queue="q", metrics_port=9100), "0,1,3")
+    assert [s.env["DOGBREED_METRICS_PORT"] for s in services] == ["9100", "9101", "9102"]
+    assert "DOGBREED_METRICS_PORT" not in worker_services(Settings(queue="q"), "0")[0].env
+
+
+def test_web_gets_a_multiprocess_metrics_folder_and_json_logs_drop_the_text_access_log(tmp_path):
+    from cli.services import fresh_metrics_dir
+
+    settings = Settings(var_dir=tmp_path / "var")
+    (tmp_path / "var" / "metrics" / "web").mkdir(parents=True)
+    (tmp_path / "var" / "metrics" / "web" / "counter_123.db").write_bytes(b"old")
+    service = web_service(settings)
+    folder = fresh_metrics_dir(settings)
+    assert service.env["PROMETHEUS_MULTIPROC_DIR"] == str(folder) and list(folder.iterdir()) == []
+    assert "python:web.gunicorn_conf" in service.argv and "--access-logfile" in service.argv
+    assert "--access-logfile" not in web_service(settings.with_(log_format="json")).argv

@@ -9,8 +9,24 @@ from shared.settings import Settings, SettingsError
 def test_to_env_gives_the_same_settings_back():
     settings = Settings.from_env({}).with_(
         broker_url="redis://127.0.0.1:6379/3", backbone="mobilenet_v2", xla=True, auth_required=False,
-        flower_user="ops", flower_password="pw", feature_cache_dir=Path("/tmp/features"), max_batch=4)
+        flower_user="ops", flower_password="pw", feature_cache_dir=Path("/tmp/features"), max_batch=4,
+        storage_url="s3://bucket/prefix", s3_endpoint_url="http://10.0.0.5:9000", metrics_port=9101,
+        metrics_host="0.0.0.0", metrics_user="prom", metrics_password="pw2", log_format="json")
     assert Settings.from_env(settings.to_env()) == settings
+    assert Settings.from_env(Settings.from_env({}).to_env()) == Settings.from_env({})
+
+
+def test_a_file_storage_url_is_the_image_folder():
+    settings = Settings.from_env({"DOGBREED_STORAGE_URL": "file:///srv/images"})
+    assert settings.storage_dir == Path("/srv/images") and not settings.uses_s3
+    assert Settings.from_env(settings.to_env()) == settings
+    assert Settings.from_env({"DOGBREED_STORAGE_URL": "s3://b/p"}).uses_s3
+
+
+@pytest.mark.parametrize("url", ["ftp://host/x", "s3://", "file://relative/path", "/srv/images"])
+def test_a_bad_storage_url_names_the_forms_that_work(url):
+    with pytest.raises(SettingsError, match="DOGBREED_STORAGE_URL"):
+        Settings.from_env({"DOGBREED_STORAGE_URL": url})
 
 
 def test_the_feature_cache_follows_the_var_dir():

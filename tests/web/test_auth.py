@@ -52,9 +52,10 @@ def test_a_user_sees_only_their_own_jobs_everywhere(client, people):
 
 def test_no_route_answers_without_a_key_or_session(app, client, people):
     job = upload(client, people["a"]).json
-    # The API description and its viewer hold no data: public, like the health checks.
+    # The API description and its viewer hold no data: public, like the health checks. /metrics has
+    # its own guard (basic auth, else loopback only: tests/web/test_metrics.py).
     open_routes = {"static", "health.healthz", "health.readyz", "auth.login", "auth.logout",
-                   "docs.openapi_json", "docs.docs_page", "docs.docs_asset"}
+                   "docs.openapi_json", "docs.docs_page", "docs.docs_asset", "metrics"}
     for rule in app.url_map.iter_rules():
         if rule.endpoint in open_routes:
             continue

@@ -68,7 +68,7 @@ class ImageStore:
 
     def put(self, data: bytes, extension: str) -> tuple[str, Path]:
         stored = self.store(data, extension)
-        return stored.sha256, stored.path
+        return stored.sha256, stored.location
 
     def store(self, data: bytes, extension: str) -> Stored:
         """Write atomically (temp file + rename) so a reader never sees half an image; touch an

@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--gpus", default="cpu", help="passed to `dogbreed up --gpus` (cpu, all, 0,1)")
     parser.add_argument("--broker-url", help="default: what `dogbreed up` finds (Redis on 6379, else its own)")
     parser.add_argument("--face-model", help="DOGBREED_FACE_MODEL for the service (a YuNet .onnx file)")
+    parser.add_argument("--images", help="time these photos (a folder, searched recursively) instead of generated ones")
     args = parser.parse_args()
 
     extra = {"DOGBREED_FACE_MODEL": str(Path(args.face_model).resolve())} if args.face_model else {}
@@ -42,6 +43,8 @@ def main() -> int:
         env = service.env
         command = [sys.executable, "-m", "cli.main", "bench", "--url", service.url, "--json", "--jobs", str(args.jobs),
                    "--batch-size", str(args.batch), "--weights", args.weights]
+        if args.images:
+            command += ["--images", str(Path(args.images).resolve())]
         if args.concurrency:
             command += ["--concurrency", str(args.concurrency)]
         if args.gpus == "cpu":

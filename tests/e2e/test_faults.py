@@ -118,8 +118,14 @@ def test_with_default_settings_a_killed_workers_jobs_succeed_within_a_minute(mak
         killed_at = time.monotonic()
         second.start()  # the same node name again: it takes back what it held
         assert client.get("/readyz").json["workers"]["alive"] >= 1
-        wait_for(lambda: all(status in ("succeeded", "failed") for status, _, _ in table.rows().values()),
-                 RECOVERY_S - (time.monotonic() - killed_at), 0.2, f"every job to end within {RECOVERY_S} s of the last kill")
+        try:
+            wait_for(lambda: all(status in ("succeeded", "failed") for status, _, _ in table.rows().values()),
+                     RECOVERY_S - (time.monotonic() - killed_at), 0.2,
+                     f"every job to end within {RECOVERY_S} s of the last kill")
+        except AssertionError as exc:
+            left = {job: row for job, row in table.rows().items() if row[0] not in ("succeeded", "failed")}
+            raise AssertionError(f"{exc}; still unfinished (status, attempts, has result): {left}; "
+                                 f"workers' log: {log.read_text(errors='replace')[-3000:]}") from None
         recovered_s = time.monotonic() - killed_at
         rows = table.rows()
     finally:

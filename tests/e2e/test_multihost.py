@@ -108,7 +108,7 @@ def test_jobs_and_a_published_model_reach_workers_on_two_other_hosts(lab):
                     PYTHONUNBUFFERED="1", DOGBREED_DATABASE_URL=f"postgresql+psycopg://postgres@{services}:5432/dogbreed",
                     DOGBREED_BROKER_URL=f"redis://{services}:6379/0", DOGBREED_STORAGE_URL=f"s3://{BUCKET}/lab",
                     DOGBREED_S3_ENDPOINT_URL=f"http://{services}:9000", DOGBREED_BACKBONE="tiny",
-                    DOGBREED_BACKBONE_WEIGHTS="random", DOGBREED_AUTH="0", DOGBREED_SECRET_KEY="lab",
+                    DOGBREED_BACKBONE_WEIGHTS="random", DOGBREED_SECRET_KEY="lab",
                     DOGBREED_MAX_BATCH="4", DOGBREED_LOG_FORMAT="json")
 
         def env_of(host: str, **extra: str) -> dict[str, str]:
@@ -127,6 +127,11 @@ def test_jobs_and_a_published_model_reach_workers_on_two_other_hosts(lab):
         client("create-bucket", BUCKET)
         migrated = lab.run("web", [sys.executable, "-m", "cli.main", "db", "upgrade"], web_env, 120, cwd=ROOT)
         assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+        # Accounts stay on: a web beyond loopback refuses to run without them.
+        for argv in (["users", "create", "lab"], ["keys", "create", "lab"]):
+            made = lab.run("web", [sys.executable, "-m", "cli.main", *argv], web_env, 60, cwd=ROOT)
+            assert made.returncode == 0, made.stdout + made.stderr
+        web_env["DOGBREED_API_KEY"] = made.stdout.strip().splitlines()[-1]
         lab.spawn("web", [sys.executable, "-m", "cli.main", "web", "--workers", "1"], web_env, logs / "web.log", ROOT)
         for host in ("worker-a", "worker-b"):
             lab.spawn(host, [sys.executable, "-m", "cli.main", "worker", "--gpus", "cpu"], env_of(host),

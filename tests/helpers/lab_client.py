@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 import time
 
@@ -56,7 +57,7 @@ def submit(url: str, count: str) -> dict:
     for i in range(int(count)):
         data = make.jpeg(160, 120, seed=100 + i + int(time.time()) % 1000)
         answer = requests.post(f"{url}/api/v1/jobs", files={"image": (f"dog{i}.jpg", io.BytesIO(data), "image/jpeg")},
-                               timeout=30)
+                               headers={"Authorization": f"Bearer {os.environ['DOGBREED_API_KEY']}"}, timeout=30)
         answer.raise_for_status()
         ids.append(answer.json()["id"])
     return {"ids": ids}

@@ -58,11 +58,15 @@ def idempotency_key() -> str | None:
     return key
 
 
+def _queue_full() -> ApiError:
+    limit = current_app.config["SETTINGS"].max_queued_jobs
+    return ApiError(503, "queue_full", f"{limit} jobs are already waiting; try again shortly.", {"Retry-After": "10"})
+
+
 def _check_queue_room(wanted: int) -> None:
-    settings = current_app.config["SETTINGS"]
-    if jobs.count_unfinished(db()) + wanted > settings.max_queued_jobs:
-        raise ApiError(503, "queue_full",
-                       f"{settings.max_queued_jobs} jobs are already waiting; try again shortly.", {"Retry-After": "10"})
+    """Cheap refusal before any image is stored."""
+    if jobs.count_unfinished(db()) + wanted > current_app.config["SETTINGS"].max_queued_jobs:
+        raise _queue_full()
 
 
 def _add(upload: Upload, owner_id: int | None, stored: list[tuple[Stored, str]], **extra: Any) -> Job:
@@ -96,19 +100,29 @@ def _commit(stored: list[tuple[Stored, str]]) -> None:
         raise
 
 
-def _enqueue_all(task_name: str, added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None = None) -> None:
-    """Enqueue each id; when the broker is away, take back every row (and orphaned images) before re-raising."""
+def _take_back_rows(added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None) -> None:
+    """Not accepted after all: the rows (and the images nobody else uses) go."""
     session = db()
+    for job in added:
+        session.delete(job)
+    if batch is not None:
+        session.delete(batch)
+    session.commit()
+    _take_back(stored)
+
+
+def _enqueue_all(task_name: str, added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None = None) -> None:
+    """Enqueue each id; when the broker is away, or concurrent submits filled the queue meanwhile (the
+    check before storing cannot see rows committed after it), take back every row before raising."""
+    session = db()
+    if jobs.count_unfinished(session) > current_app.config["SETTINGS"].max_queued_jobs:
+        _take_back_rows(added, stored, batch)
+        raise _queue_full()
     try:
         for job in added:
             enqueue(task_name, job.id)
     except BrokerUnavailable:
-        for job in added:
-            session.delete(job)
-        if batch is not None:
-            session.delete(batch)
-        session.commit()
-        _take_back(stored)
+        _take_back_rows(added, stored, batch)
         raise
     for job in added:
         jobs.mark_enqueued(session, job.id)

@@ -5,7 +5,7 @@ import logging
 import time
 
 from celery import Celery
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared import logs
 from shared.db import session_scope
@@ -18,7 +18,8 @@ from worker.metrics import STAGE_SECONDS
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
-PASSING_FAULTS = (OperationalError, DBAPIError, ConnectionError, TimeoutError)
+# Blips worth a retry with backoff; a statement the database refuses for good is not one (see result_writer).
+PASSING_FAULTS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
 def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False) -> str:

@@ -124,6 +124,27 @@ def test_backpressure_answers_503_when_the_queue_is_full(make_settings, redis_ur
     assert full.json["error"]["code"] == "queue_full" and full.headers["Retry-After"]
 
 
+def test_concurrent_submits_never_overshoot_the_queue_bound(make_settings, redis_url, queue_name, people):
+    """Each request checks before storing, but rows committed meanwhile are only seen after: the
+    check after the commit takes back whatever went over the bound."""
+    import concurrent.futures as cf
+
+    from shared.db import make_engine, make_sessionmaker, session_scope
+    from shared.jobs import count_unfinished
+    from web.app import create_app
+
+    settings = make_settings(broker_url=redis_url, queue=queue_name, auth_required=True, max_queued_jobs=3,
+                             rate_limit_per_minute=0)
+    client = create_app(settings).test_client()
+    with cf.ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(lambda i: upload(client, people["a"], make.jpeg(seed=i)).status_code, range(12)))
+    assert set(statuses) <= {202, 503} and 1 <= statuses.count(202) <= 3, statuses
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        assert count_unfinished(session) == statuses.count(202) <= 3
+    engine.dispose()
+
+
 def test_the_noop_pipeline_is_for_admins(client, people):
     assert upload(client, people["a"], pipeline="noop").status_code == 403
     assert upload(client, people["root"], pipeline="noop").status_code == 202

@@ -40,7 +40,7 @@ def main() -> int:
 
     extra = {"DOGBREED_FACE_MODEL": str(Path(args.face_model).resolve())} if args.face_model else {}
     with stack(args.backbone, args.weights, args.batch, args.delay_ms, args.gpus, args.broker_url, extra) as service:
-        env = service.env
+        env = {**service.env, **extra}  # the raw baseline runs the same face detector as the service
         command = [sys.executable, "-m", "cli.main", "bench", "--url", service.url, "--json", "--jobs", str(args.jobs),
                    "--batch-size", str(args.batch), "--weights", args.weights]
         if args.images:

@@ -51,14 +51,19 @@ def _missing(exc: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
-class S3ImageStore:
+class _InBucket:
+    """A part of the bucket DOGBREED_STORAGE_URL names (its prefix), reached through one client."""
+
     def __init__(self, client, bucket: str, prefix: str = "") -> None:
         self.client, self.bucket, self.prefix = client, bucket, prefix
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "S3ImageStore":
+    def from_settings(cls, settings: Settings):
         bucket, prefix = split_url(settings.storage_url or "")
         return cls(make_client(settings.s3_endpoint_url), bucket, prefix)
+
+
+class S3ImageStore(_InBucket):
 
     def key_for(self, sha256: str, extension: str) -> str:
         return f"{self.prefix}images/{sha256[:2]}/{sha256}.{extension}"
@@ -122,16 +127,8 @@ class S3ImageStore:
         return f"s3://{self.bucket}/{self.prefix}images/"
 
 
-class S3ModelStore:
+class S3ModelStore(_InBucket):
     """Published model versions in the bucket: `dogbreed models publish` uploads, workers download once."""
-
-    def __init__(self, client, bucket: str, prefix: str = "") -> None:
-        self.client, self.bucket, self.prefix = client, bucket, prefix
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "S3ModelStore":
-        bucket, prefix = split_url(settings.storage_url or "")
-        return cls(make_client(settings.s3_endpoint_url), bucket, prefix)
 
     def _key(self, name: str, file: str) -> str:
         return f"{self.prefix}models/{name}/{file}"

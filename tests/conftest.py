@@ -154,6 +154,16 @@ def client(app):
 
 
 @pytest.fixture
+def live(app):
+    """The app served over real HTTP on a free loopback port (for browsers and the typed client)."""
+    from tests.helpers.live import LiveServer
+
+    server = LiveServer(app).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def worker(settings, tmp_path):
     """A real `dogbreed worker` process (Celery, threads pool, tiny backbone) on this test's queue."""
     proc = WorkerProcess(settings, tmp_path / "worker.log")

@@ -57,13 +57,16 @@ class Batcher:
     def _gather(self, first: tuple[Any, Future]) -> tuple[list[tuple[Any, Future]], bool]:
         batch, deadline = [first], time.monotonic() + self.max_delay_s
         while len(batch) < self.max_batch:
-            timeout = deadline - time.monotonic()
             try:
-                nxt = self._queue.get(timeout=min(timeout, 0.002)) if timeout > 0 else self._queue.get_nowait()
+                nxt = self._queue.get_nowait()  # whatever is already here joins at once
             except queue.Empty:
-                if timeout <= 0 or self._expected <= 0:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0 or self._expected <= 0:  # nothing on its way: do not wait for company
                     break
-                continue
+                try:
+                    nxt = self._queue.get(timeout=min(timeout, 0.002))
+                except queue.Empty:
+                    continue
             if nxt is None:
                 return batch, True
             batch.append(nxt)

@@ -9,7 +9,6 @@ import shutil
 
 import pytest
 
-from tests.helpers.live import LiveServer
 
 CHROMIUM = os.environ.get("DOGBREED_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -50,13 +49,6 @@ def user(settings) -> str:
         accounts.set_password(s, accounts.create_user(s, "ann"), PASSWORD)
     engine.dispose()
     return "ann"
-
-
-@pytest.fixture
-def live(app):
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

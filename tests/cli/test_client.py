@@ -8,18 +8,10 @@ import pytest
 
 from cli.client import Client, ServiceError
 from tests.helpers import images as make
-from tests.helpers.live import LiveServer
 from tests.helpers.openapi import checker
 from tests.helpers.services import ROOT
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def live(app):
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -76,13 +76,17 @@ def _job_of(raw: bytes | str | None, queue: str | None, task_names: tuple[str, .
 
 
 def messages_in_broker(client: redis.Redis, queue: str, task_names: tuple[str, ...],
-                       delivered_before_s: float) -> set[str]:
-    """Job ids with a message still in Redis: waiting in the queue, or handed to a worker over
-    `delivered_before_s` ago and not acknowledged. Read in that order, so a message moving from
-    the list to a worker is seen in one of the two."""
+                       delivered_within_s: float = 0.0) -> set[str]:
+    """Job ids whose message still stands a chance: waiting in the queue, or handed to a worker in the
+    last `delivered_within_s` seconds (it may not have recorded it yet). A message handed over longer
+    ago and not held by a live node belongs to a dead one: kombu would give it back only after its
+    visibility timeout (an hour). Read in that order, so a message moving from the list to a worker
+    is seen in one of the two."""
     waiting = {_job_of(raw, None, task_names) for raw in client.lrange(queue, 0, -1)}
-    tags = client.zrangebyscore(UNACKED_INDEX_KEY, "-inf", time.time() - delivered_before_s)
-    delivered = {_job_of(raw, queue, task_names) for raw in client.hmget(UNACKED_KEY, tags)} if tags else set()
+    delivered: set[str | None] = set()
+    if delivered_within_s > 0:
+        tags = client.zrangebyscore(UNACKED_INDEX_KEY, time.time() - delivered_within_s, "+inf")
+        delivered = {_job_of(raw, queue, task_names) for raw in client.hmget(UNACKED_KEY, tags)} if tags else set()
     return (waiting | delivered) - {None}
 
 

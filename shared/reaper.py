@@ -23,6 +23,7 @@ from shared.settings import Settings
 from shared.tables import Job, utcnow
 
 log = logging.getLogger("dogbreed.reaper")
+SETTLE_S = 5.0  # a message this fresh may be between the Redis list and a live worker's records
 
 
 class Reaper:
@@ -53,7 +54,7 @@ class Reaper:
         with session_scope(self.sessions) as session:
             stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
             # A queued job whose message still waits (a long queue) keeps it: no second message per round.
-            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue, tuple(PIPELINE_TASKS.values()), 0)
+            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue, tuple(PIPELINE_TASKS.values()))
                        if any(job.status == jobs.QUEUED for job in stale) else set())
             for job in stale:
                 if job.status == jobs.QUEUED and job.id in waiting:
@@ -107,7 +108,7 @@ class Reaper:
         """After a worker died: queued jobs whose message is nowhere in Redis any more. A SIGKILL
         between Redis handing a message over and kombu recording it loses that message for good."""
         queue = self.settings.queue
-        settle_s = 5.0  # a message this fresh may be between the list and a live worker's records
+        settle_s = SETTLE_S
         cutoff = utcnow() - timedelta(seconds=settle_s)
         candidates = jobs.queued_before(session, cutoff)
         if not candidates:
@@ -117,6 +118,17 @@ class Reaper:
         for job in candidates:
             if job.id not in present and job.id not in live_held:
                 self._resend(session, job, counts)
+
+    def resend_lost(self) -> dict[str, int]:
+        """Once more, a little after a node restarted: messages lost in its kill that were still too
+        fresh (SETTLE_S) for `take_back` to judge. Once the node is alive again nothing else would."""
+        counts = {"requeued": 0, "failed": 0}
+        with session_scope(self.sessions) as session:
+            self._resend_lost(session, heartbeat.alive_nodes(self.redis, self.settings.queue), counts)
+        if any(counts.values()):
+            log.warning("reaper: re-enqueued %d job(s) whose message was lost, failed %d", counts["requeued"],
+                        counts["failed"])
+        return counts
 
     def take_back(self, node: str, started_at: datetime) -> dict[str, int]:
         """At a worker's start: the jobs its previous process (same node name) was running, held,

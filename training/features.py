@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,12 @@ def weights_identity(weights: str) -> str:
     return weights
 
 
+# np.load parses each .npy header with ast.literal_eval; on CPython 3.11.7 two threads compiling at
+# once can fail with "SystemError: AST constructor recursion depth mismatch" (fixed in later 3.11s).
+# The cache is read from extract()'s thread pool, so reads take turns (they are tiny).
+_NPY_HEADER_LOCK = threading.Lock()
+
+
 class FeatureCache:
     """One .npy per image under root/<backbone>-<key>/, written atomically."""
 
@@ -43,7 +50,8 @@ class FeatureCache:
 
     def get(self, sha: str) -> np.ndarray | None:
         try:
-            return np.load(self._path(sha))
+            with _NPY_HEADER_LOCK:
+                return np.load(self._path(sha))
         except (OSError, ValueError):
             return None
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import sessionmaker
 from shared import model_versions
 from shared.db import session_scope
 from shared.heartbeat import Heartbeat
-from shared.reaper import Reaper
+from shared.reaper import SETTLE_S, Reaper
 from shared.retention import expire
 from shared.settings import Settings
 from shared.storage import open_image_store
@@ -36,6 +36,7 @@ class Maintenance:
         self.reaper = Reaper(settings)
         self.redis = redis.Redis.from_url(settings.require_broker(), socket_connect_timeout=2, socket_timeout=5)
         self.heartbeat: Heartbeat | None = None
+        self._lost_check_at: float | None = None  # after a take-back: one more look for lost messages
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="maintenance", daemon=True)
 
@@ -46,6 +47,7 @@ class Maintenance:
             self.reaper.take_back(node, started)
         except Exception as exc:  # the reaper's other rounds get them later
             log.warning("could not take back %s's earlier jobs: %s", node, exc)
+        self._lost_check_at = time.monotonic() + SETTLE_S + 1  # and look again once fresh messages settle
 
     def start(self, node: str | None = None) -> None:
         """Serve the active version from the first job on, beat for this node, then keep at it."""
@@ -88,6 +90,9 @@ class Maintenance:
         next_round = time.monotonic() + self.orphan_check_s
         while not self._stop.wait(min(FOLLOW_EVERY_S, self.orphan_check_s)):
             self._guarded(self._follow)
+            if self._lost_check_at is not None and time.monotonic() >= self._lost_check_at:
+                self._lost_check_at = None
+                self._guarded(self.reaper.resend_lost)
             if time.monotonic() >= next_round:  # each round's own Redis lock sets how often it really runs
                 next_round = time.monotonic() + self.orphan_check_s
                 self._guarded(self.run_once)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.tables import Job, utcnow
@@ -22,6 +22,7 @@ UNFINISHED = (QUEUED, RUNNING)
 KINDS = ("dog", "human", "neither")
 # Session.info key: ids of jobs with a callback_url that ended in this transaction (see shared.webhooks).
 ENDED_WITH_CALLBACK = "dogbreed.ended_with_callback"
+ADMISSION_LOCK_KEY = 0x646F6762  # "dogb": Postgres advisory lock held while a request admits jobs
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -184,6 +185,15 @@ def queued_before(session: Session, before: datetime, limit: int = 5000) -> list
 
 def count_unfinished(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Job).where(Job.status.in_(UNFINISHED))) or 0
+
+
+def take_admission_turn(session: Session) -> None:
+    """Admit jobs one request at a time until this transaction ends: two requests that both count
+    room for the last job must not both take it, and neither may refuse for rows the other takes back."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADMISSION_LOCK_KEY})
+    else:  # SQLite has one writer at a time: an empty write takes that turn and holds it until commit.
+        session.execute(update(Job).where(text("0")).values(status=Job.status))
 
 
 @dataclass(frozen=True)

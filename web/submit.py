@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
@@ -69,10 +70,13 @@ def _check_queue_room(wanted: int) -> None:
         raise _queue_full()
 
 
-def _add(upload: Upload, owner_id: int | None, stored: list[tuple[Stored, str]], **extra: Any) -> Job:
+def _store(uploads: list[Upload]) -> list[tuple[Stored, str]]:
+    """Images go to the store before the admission turn, so the turn is held only to count and insert."""
     store = current_app.extensions["image_store"]
-    image = store.store(upload.data, upload.info.extension)
-    stored.append((image, upload.info.extension))
+    return [(store.store(upload.data, upload.info.extension), upload.info.extension) for upload in uploads]
+
+
+def _add(upload: Upload, image: Stored, owner_id: int | None, **extra: Any) -> Job:
     return jobs.create_job(db(), owner_id=owner_id, sha256=image.sha256, size=len(upload.data), fmt=upload.info.format,
                            width=upload.info.width, height=upload.info.height, filename=upload.filename, **extra)
 
@@ -86,10 +90,17 @@ def _take_back(stored: list[tuple[Stored, str]]) -> None:
             store.discard(image.sha256, extension, image.mtime_ns)
 
 
-def _commit(stored: list[tuple[Stored, str]]) -> None:
-    """Commit the new rows; when that fails, no image is left behind for rows that never were."""
+@contextmanager
+def _admission(wanted: int, stored: list[tuple[Stored, str]]) -> Iterator[None]:
+    """The rows added inside are committed only while the queue has room for them: requests take turns
+    to count and insert, so concurrent ones can neither overshoot the bound nor refuse for each other.
+    Whatever fails, no image is left behind for rows that never were."""
     session = db()
     try:
+        jobs.take_admission_turn(session)
+        if jobs.count_unfinished(session) + wanted > current_app.config["SETTINGS"].max_queued_jobs:
+            raise _queue_full()
+        yield
         session.commit()
     except Exception:
         session.rollback()
@@ -112,12 +123,8 @@ def _take_back_rows(added: list[Job], stored: list[tuple[Stored, str]], batch: B
 
 
 def _enqueue_all(task_name: str, added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None = None) -> None:
-    """Enqueue each id; when the broker is away, or concurrent submits filled the queue meanwhile (the
-    check before storing cannot see rows committed after it), take back every row before raising."""
+    """Enqueue each id; when the broker is away, take back every row before raising."""
     session = db()
-    if jobs.count_unfinished(session) > current_app.config["SETTINGS"].max_queued_jobs:
-        _take_back_rows(added, stored, batch)
-        raise _queue_full()
     try:
         for job in added:
             enqueue(task_name, job.id)
@@ -159,10 +166,11 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
     _check_queue_room(1)
     callback = callback_url()
     upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
-    stored: list[tuple[Stored, str]] = []
+    stored = _store([upload])
     try:
-        job = _add(upload, owner_id, stored, pipeline=_pipeline(task_name), idempotency_key=key, callback_url=callback)
-        _commit(stored)
+        with _admission(1, stored):
+            job = _add(upload, stored[0][0], owner_id, pipeline=_pipeline(task_name), idempotency_key=key,
+                       callback_url=callback)
     except IntegrityError:
         # The same key arrived twice at once and the other request committed first.
         session.rollback()
@@ -181,24 +189,25 @@ def submit_batch(owner_id: int | None) -> tuple[Batch, list[Job]]:
     check_submission()
     callback = callback_url()
     uploads = read_uploads(settings.max_files_per_request, settings.max_upload_bytes, settings.max_pixels)
-    _check_queue_room(sum(1 for u in uploads if isinstance(u, Upload)))
+    good = [upload for upload in uploads if isinstance(upload, Upload)]
+    _check_queue_room(len(good))
+    stored = _store(good)
+    images = iter(stored)
     session = db()
-    batch = Batch(owner_id=owner_id, items=[])
-    session.add(batch)
-    session.flush()
-    items: list[dict[str, Any]] = []
     added: list[Job] = []
-    stored: list[tuple[Stored, str]] = []
-    for upload in uploads:
-        if isinstance(upload, Upload):
-            job = _add(upload, owner_id, stored, batch_id=batch.id, callback_url=callback)
-            added.append(job)
-            items.append({"job_id": job.id})
-        else:
-            filename, error = upload
-            items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
-    batch.items = items
-    _commit(stored)
+    with _admission(len(good), stored):
+        batch = Batch(owner_id=owner_id, items=[])
+        session.add(batch)
+        session.flush()
+        items: list[dict[str, Any]] = []
+        for upload in uploads:
+            if isinstance(upload, Upload):
+                job = _add(upload, next(images)[0], owner_id, batch_id=batch.id, callback_url=callback)
+                added.append(job)
+                items.append({"job_id": job.id})
+            else:
+                filename, error = upload
+                items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
+        batch.items = items
     _enqueue_all(TASK_CLASSIFY, added, stored, batch)
     return batch, added
-

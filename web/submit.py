@@ -162,6 +162,7 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
         if earlier is not None:
             return _replay(earlier, read_upload(settings.max_upload_bytes, settings.max_pixels).data, key)
         jobs.release_stale_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
+        session.commit()  # before the admission turn: a row lock held into it could deadlock with a request that has the turn
     check_submission()
     _check_queue_room(1)
     callback = callback_url()

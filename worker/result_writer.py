@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared import job_metrics, jobs
 from shared.db import session_scope
@@ -16,6 +16,14 @@ from worker.metrics import STAGE_SECONDS
 
 log = logging.getLogger(__name__)
 Outcome = tuple[str, "dict[str, Any] | None", "tuple[str, str] | None"]  # job id, result, (code, message)
+
+
+def _log_refused(session: Session, job_id: str) -> None:
+    """A job keeps its one ending: say whether the user canceled it or a redelivered message finished first."""
+    if session.scalar(select(Job.status).where(Job.id == job_id)) == jobs.CANCELED:
+        log.info("job %s was canceled while it ran; its result is discarded", job_id)
+    else:
+        log.warning("job %s was already finished; duplicate result discarded", job_id)
 
 
 class ResultWriter:
@@ -35,8 +43,8 @@ class ResultWriter:
         with session_scope(self.sessions) as session:
             for job_id, result, error in outcomes:
                 moved = jobs.fail(session, job_id, *error) if error else jobs.succeed(session, job_id, result)
-                if not moved:  # a redelivered message finished first; the job keeps its one result
-                    log.warning("job %s was already finished; duplicate result discarded", job_id)
+                if not moved:
+                    _log_refused(session, job_id)
                 statuses.append((jobs.FAILED if error else jobs.SUCCEEDED) if moved else "duplicate")
         STAGE_SECONDS.labels("write").observe(time.perf_counter() - start)
         self._count([(o, s) for o, s in zip(outcomes, statuses) if s != "duplicate"])

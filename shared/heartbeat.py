@@ -30,6 +30,19 @@ def held_prefix(queue: str) -> str:
     return f"{queue}:worker-held:"
 
 
+def known_key(queue: str) -> str:
+    return f"{queue}:worker-known"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _names_under(client: redis.Redis, prefix: str) -> set[str]:
+    """The names that follow `prefix` in the keys that start with it."""
+    return {_text(key)[len(prefix):] for key in client.scan_iter(match=f"{prefix}*", count=500)}
+
+
 def hold(client: redis.Redis, queue: str, node: str, job_id: str) -> None:
     """This node received the message of `job_id`; it is the one that must run it."""
     client.sadd(held_prefix(queue) + node, job_id)
@@ -40,7 +53,7 @@ def release(client: redis.Redis, queue: str, node: str, job_id: str) -> None:
 
 
 def held_by(client: redis.Redis, queue: str, node: str) -> set[str]:
-    return {v.decode() if isinstance(v, bytes) else v for v in client.smembers(held_prefix(queue) + node)}
+    return {_text(v) for v in client.smembers(held_prefix(queue) + node)}
 
 
 def forget(client: redis.Redis, queue: str, node: str, job_ids: set[str]) -> None:
@@ -49,9 +62,7 @@ def forget(client: redis.Redis, queue: str, node: str, job_ids: set[str]) -> Non
 
 
 def nodes_holding(client: redis.Redis, queue: str) -> set[str]:
-    prefix = held_prefix(queue)
-    return {(k.decode() if isinstance(k, bytes) else k)[len(prefix):]
-            for k in client.scan_iter(match=f"{prefix}*", count=500)}
+    return _names_under(client, held_prefix(queue))
 
 
 # kombu's Redis transport keeps every delivered, not yet acknowledged message here (the defaults);
@@ -92,21 +103,16 @@ def messages_in_broker(client: redis.Redis, queue: str, task_names: tuple[str, .
 
 def known_nodes(client: redis.Redis, queue: str) -> set[str]:
     """Nodes that started a heartbeat and did not stop cleanly: alive ones, and dead ones to reap."""
-    return {v.decode() if isinstance(v, bytes) else v for v in client.smembers(f"{queue}:worker-known")}
+    return {_text(v) for v in client.smembers(known_key(queue))}
 
 
 def forget_node(client: redis.Redis, queue: str, node: str) -> None:
-    client.srem(f"{queue}:worker-known", node)
+    client.srem(known_key(queue), node)
 
 
 def alive_nodes(client: redis.Redis, queue: str) -> set[str]:
     """Node names (as recorded on the job rows) whose heartbeat has not expired."""
-    prefix = key_prefix(queue)
-    names = set()
-    for key in client.scan_iter(match=f"{prefix}*", count=500):
-        name = key.decode() if isinstance(key, bytes) else key
-        names.add(name[len(prefix):])
-    return names
+    return _names_under(client, key_prefix(queue))
 
 
 class Heartbeat:
@@ -121,8 +127,12 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._loop, name="heartbeat", daemon=True)
 
     def start(self) -> None:
-        self.beat()
-        self.client.sadd(f"{self.queue}:worker-known", self.node)
+        """Beat now and keep beating; Redis away at start is one more beat the thread retries."""
+        try:
+            self.beat()
+            self.client.sadd(known_key(self.queue), self.node)
+        except redis.RedisError as exc:
+            log.warning("first heartbeat not sent: %s", exc)
         self._thread.start()
 
     def beat(self) -> None:

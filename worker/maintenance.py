@@ -1,7 +1,6 @@
 """Periodic upkeep inside each worker: a liveness heartbeat, follow the active breed model every
 second, requeue the jobs of dead workers, reap stuck jobs, expire old ones. A Redis lock makes one
-worker of many do each round, so
-docker-compose needs no extra scheduler service."""
+worker of many do each round, so docker-compose needs no extra scheduler service."""
 from __future__ import annotations
 
 import logging
@@ -54,11 +53,7 @@ class Maintenance:
         self._guarded(self._follow)
         if node:
             self.heartbeat = Heartbeat(self.redis, self.settings.queue, node, self.settings.heartbeat_ttl_s)
-            try:
-                self.heartbeat.start()
-            except redis.RedisError as exc:
-                log.warning("first heartbeat not sent: %s", exc)
-                self.heartbeat._thread.start()
+            self.heartbeat.start()
         self._thread.start()
 
     def stop(self) -> None:

@@ -17,7 +17,7 @@ import redis
 from sqlalchemy.orm import Session
 
 from shared import heartbeat, job_metrics, jobs
-from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY, TASK_WEBHOOK, make_celery
+from shared.celeryconf import JOB_TASKS, PIPELINE_TASKS, TASK_CLASSIFY, TASK_WEBHOOK, make_celery
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.settings import Settings
 from shared.tables import Job, utcnow
@@ -54,7 +54,7 @@ class Reaper:
         with session_scope(self.sessions) as session:
             stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
             # A queued job whose message still waits (a long queue) keeps it: no second message per round.
-            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue, tuple(PIPELINE_TASKS.values()))
+            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue, JOB_TASKS)
                        if any(job.status == jobs.QUEUED for job in stale) else set())
             for job in stale:
                 if job.status == jobs.QUEUED and job.id in waiting:
@@ -108,13 +108,12 @@ class Reaper:
         """After a worker died: queued jobs whose message is nowhere in Redis any more. A SIGKILL
         between Redis handing a message over and kombu recording it loses that message for good."""
         queue = self.settings.queue
-        settle_s = SETTLE_S
-        cutoff = utcnow() - timedelta(seconds=settle_s)
+        cutoff = utcnow() - timedelta(seconds=SETTLE_S)
         candidates = jobs.queued_before(session, cutoff)
         if not candidates:
             return
         live_held = set().union(*(heartbeat.held_by(self.redis, queue, node) for node in alive))
-        present = heartbeat.messages_in_broker(self.redis, queue, tuple(PIPELINE_TASKS.values()), settle_s)
+        present = heartbeat.messages_in_broker(self.redis, queue, JOB_TASKS, SETTLE_S)
         for job in candidates:
             if job.id not in present and job.id not in live_held:
                 self._resend(session, job, counts)

@@ -11,7 +11,7 @@ from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_received, worker_init, worker_shutdown
 
 from shared import heartbeat, images, logs
-from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP, make_celery
+from shared.celeryconf import JOB_TASKS, make_celery
 from shared.settings import Settings
 from worker import metrics, tasks, webhooks
 from worker.maintenance import Maintenance
@@ -64,7 +64,7 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
 
 
 def _job_id(task_name: str | None, args: object) -> str | None:
-    if task_name in (TASK_CLASSIFY, TASK_NOOP) and isinstance(args, (list, tuple)) and args:
+    if task_name in JOB_TASKS and isinstance(args, (list, tuple)) and args:
         return str(args[0])
     return None
 

@@ -59,6 +59,14 @@ def _when(name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+FILTER_ARGS = ("status", "kind", "since", "until")
+
+
+def filter_args() -> dict[str, str]:
+    """The history filters given in the query string, as given: kept in the next page's link."""
+    return {k: v for k, v in request.args.items() if k in FILTER_ARGS and v}
+
+
 def history_filters() -> jobs.Filters:
     """status, kind, since, until from the query string; a bad value is a 400 naming the choices."""
     status = (request.args.get("status") or "").strip() or None
@@ -156,7 +164,7 @@ def list_jobs():
     filters = history_filters()
     rows, total = jobs.history(db(), owner_id=owner_scope(), page=page, per_page=per_page, filters=filters)
     pages = (total + per_page - 1) // per_page
-    kept = {k: v for k, v in request.args.items() if k in ("status", "kind", "since", "until") and v}
+    kept = filter_args()
     return jsonify(
         jobs=[job_json(j) for j in rows], page=page, per_page=per_page, total=total, pages=pages,
         next=url_for("api.list_jobs", page=page + 1, per_page=per_page, **kept, _external=True) if page < pages else None,

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 from shared import jobs
 from shared.images import ALLOWED_FORMATS, MIME_TYPES, ImageError
 from web.access import get_batch_or_404, get_job_or_404
-from web.api import batch_json, cancel_job, history_filters, page_args
+from web.api import batch_json, cancel_job, filter_args, history_filters, page_args
 from web.auth import owner_id, owner_scope, require_user
 from web.database import db
 from web.errors import ApiError
@@ -92,6 +92,5 @@ def history():
                                error=exc.message, statuses=jobs.STATUSES, kinds=jobs.KINDS), 400
     rows, total = jobs.history(db(), owner_id=owner_scope(), page=page, per_page=per_page, filters=filters)
     pages = max(1, (total + per_page - 1) // per_page)
-    args = {k: v for k, v in request.args.items() if k in ("status", "kind", "since", "until") and v}
     return render_template("history.html", jobs=rows, page=page, pages=pages, total=total, per_page=per_page,
-                           args=args, statuses=jobs.STATUSES, kinds=jobs.KINDS)
+                           args=filter_args(), statuses=jobs.STATUSES, kinds=jobs.KINDS)

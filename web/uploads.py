@@ -11,6 +11,12 @@ from shared import images
 from web.errors import ApiError
 
 FIELD = "image"
+FORM_OVERHEAD = 64 * 1024  # room per file for the multipart headers and the other form fields
+
+
+def body_limit(max_upload_bytes: int, files: int = 1) -> int:
+    """The largest request body worth reading: anything above is refused (413) before it is read."""
+    return (max_upload_bytes + FORM_OVERHEAD) * files
 ALBUM_ENDPOINTS = ("api.create_batch", "pages.upload")
 
 
@@ -68,7 +74,7 @@ def _body_limit() -> None:
     """An album may be as large as its files together; everything else keeps the one-file limit."""
     if request.endpoint in ALBUM_ENDPOINTS:
         settings = current_app.config["SETTINGS"]
-        request.max_content_length = (settings.max_upload_bytes + 64 * 1024) * settings.max_files_per_request
+        request.max_content_length = body_limit(settings.max_upload_bytes, settings.max_files_per_request)
 
 
 def init_app(app: Flask) -> None:

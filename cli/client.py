@@ -43,12 +43,13 @@ class Poll:
             wait = min(self.max_s, wait * self.factor)
 
 
-def error_text(response: requests.Response) -> str:
+def api_error(response: requests.Response) -> tuple[str | None, str]:
+    """The API's error code and a line to show; a body that is not the API's JSON shows as it is."""
     try:
         error = response.json()["error"]
-        return f"{error['code']}: {error['message']}"
+        return error["code"], f"{error['code']}: {error['message']}"
     except Exception:
-        return response.text[:200]
+        return None, response.text[:200]
 
 
 class Client:
@@ -75,13 +76,8 @@ class Client:
         except requests.RequestException as exc:
             raise ServiceError(f"{self.url} is not reachable ({type(exc).__name__}); is the service running?") from exc
         if response.status_code not in expect:
-            code = None
-            try:
-                code = response.json()["error"]["code"]
-            except Exception:
-                pass
-            raise ServiceError(f"{method} {url} answered {response.status_code}: {error_text(response)}",
-                               response.status_code, code)
+            code, text = api_error(response)
+            raise ServiceError(f"{method} {url} answered {response.status_code}: {text}", response.status_code, code)
         return response
 
     # ---- jobs -------------------------------------------------------------------------------

@@ -136,6 +136,10 @@ def _other_format(data: bytes) -> str | None:
     return None
 
 
+def _format(img: Image.Image) -> str:
+    return SAME_AS.get(img.format, img.format)
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     if not data:
         raise ImageError("empty_file", "The uploaded file is empty; choose a JPEG, PNG, GIF, WebP, BMP or TIFF photo.")
@@ -160,7 +164,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         ) from None
     except Exception as exc:  # Pillow raises many types on hostile headers
         raise ImageError("corrupt_image", f"The image header is damaged ({type(exc).__name__}).") from None
-    fmt = SAME_AS.get(img.format, img.format)
+    fmt = _format(img)
     if fmt not in ALLOWED_FORMATS:  # a plugin reporting a format we never asked for
         raise ImageError(
             "unsupported_format",
@@ -186,10 +190,6 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
                 "re-save it as an ordinary JPEG.",
             )
     return img
-
-
-def _format(img: Image.Image) -> str:
-    return SAME_AS.get(img.format, img.format)
 
 
 def _prepare_first_frame(img: Image.Image, draft: tuple[int, int] | None) -> int:

@@ -231,19 +231,21 @@ def history(session: Session, *, owner_id: int | None, page: int, per_page: int,
     return list(rows), total
 
 
+def _owned_by(owner_id: int | None) -> Any:
+    return Job.owner_id.is_(None) if owner_id is None else Job.owner_id == owner_id
+
+
 def find_by_idempotency_key(session: Session, owner_id: int | None, key: str, within_s: int) -> Job | None:
     """The job this owner sent with this key within the window, if any."""
     cutoff = utcnow() - timedelta(seconds=within_s)
-    stmt = select(Job).where(Job.idempotency_key == key, Job.created_at >= cutoff,
-                             Job.owner_id.is_(None) if owner_id is None else Job.owner_id == owner_id)
+    stmt = select(Job).where(Job.idempotency_key == key, Job.created_at >= cutoff, _owned_by(owner_id))
     return session.scalars(stmt.order_by(Job.created_at).limit(1)).first()
 
 
 def release_stale_key(session: Session, owner_id: int | None, key: str, within_s: int) -> None:
     """Free a key last used before the window, so it can name a new job (keys are unique per owner)."""
     cutoff = utcnow() - timedelta(seconds=within_s)
-    session.execute(update(Job).where(Job.idempotency_key == key, Job.created_at < cutoff,
-                                      Job.owner_id.is_(None) if owner_id is None else Job.owner_id == owner_id)
+    session.execute(update(Job).where(Job.idempotency_key == key, Job.created_at < cutoff, _owned_by(owner_id))
                     .values(idempotency_key=None).execution_options(synchronize_session=False))
 
 

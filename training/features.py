@@ -22,6 +22,7 @@ from ml.backbone import RANDOM_WEIGHTS, Backbone
 from training.dataset import decode, read_bytes
 from training.progress import bar
 
+
 def weights_identity(weights: str) -> str:
     """What the features depend on: the file's content for a path, the name otherwise."""
     if weights.lower() in RANDOM_WEIGHTS:

@@ -14,7 +14,7 @@ import logging
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared import heartbeat, job_metrics, jobs
 from shared.celeryconf import JOB_TASKS, PIPELINE_TASKS, TASK_CLASSIFY, TASK_WEBHOOK, make_celery
@@ -27,9 +27,10 @@ SETTLE_S = 5.0  # a message this fresh may be between the Redis list and a live 
 
 
 class Reaper:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sessions: sessionmaker | None = None) -> None:
+        """`sessions`: a worker passes its own, so one process keeps one connection pool."""
         self.settings = settings
-        self.sessions = make_sessionmaker(make_engine(settings.database_url))
+        self.sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self.celery = make_celery(settings, name="dogbreed-reaper")
         self.redis = redis.Redis.from_url(settings.require_broker(), socket_connect_timeout=2, socket_timeout=5)
 

@@ -27,9 +27,9 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     app.conf.worker_prefetch_multiplier = 1
     runtime = Runtime(settings)
     tasks.register(app, runtime)
-    webhooks.register(app, settings)
+    webhooks.register(app, settings, runtime.sessions)
 
-    maintenance = Maintenance(settings, settings.reaper_interval_s, runtime.holder)
+    maintenance = Maintenance(settings, settings.reaper_interval_s, runtime.holder, runtime.sessions)
     node: list[str] = []  # this process's node name, known once the worker starts
 
     @worker_init.connect(weak=False)

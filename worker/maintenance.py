@@ -26,13 +26,14 @@ FOLLOW_EVERY_S = 1.0  # how soon running workers serve a newly activated model
 
 
 class Maintenance:
-    def __init__(self, settings: Settings, interval_s: float, holder: ModelHolder | None = None) -> None:
+    def __init__(self, settings: Settings, interval_s: float, holder: ModelHolder | None = None,
+                 sessions: sessionmaker | None = None) -> None:
         self.settings = settings
         self.interval_s = interval_s
         self.holder = holder
         # Dead workers are noticed a few times per heartbeat lifetime, whatever the reap interval.
         self.orphan_check_s = max(1.0, min(interval_s, settings.heartbeat_ttl_s / 5))
-        self.reaper = Reaper(settings)
+        self.reaper = Reaper(settings, sessions)
         self.redis = redis.Redis.from_url(settings.require_broker(), socket_connect_timeout=2, socket_timeout=5)
         self.heartbeat: Heartbeat | None = None
         self._lost_check_at: float | None = None  # after a take-back: one more look for lost messages

@@ -12,11 +12,11 @@ import logging
 import requests
 from celery import Celery
 from sqlalchemy import event, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared import jobs, webhooks
 from shared.celeryconf import PUBLISH_RETRY_POLICY, TASK_WEBHOOK
-from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.db import session_scope
 from shared.settings import Settings
 from shared.tables import Job
 
@@ -37,10 +37,7 @@ def post(url: str, body: bytes, secret: str, timeout_s: int) -> str | None:
     return f"HTTP {response.status_code}: {response.text[:200]}"
 
 
-def register(app: Celery, settings: Settings) -> None:
-    engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine)
-
+def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
     def enqueue_ended(session: Session) -> None:
         for job_id in webhooks.ended_with_callback(session):
             try:

@@ -33,19 +33,7 @@
     summary.textContent = finished + " of " + s.total + " done" + (s.done ? "" : "…");
   }
 
-  async function poll(delay) {
-    try {
-      const res = await fetch(api, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-      if (res.ok) {
-        const batch = await res.json();
-        render(batch);
-        if (batch.summary.done) return;
-      }
-    } catch (e) { /* network blip: try again */ }
-    setTimeout(() => poll(Math.min(delay * 1.5, 5000)), delay);
-  }
-
   const initial = JSON.parse(document.getElementById("batch-data").textContent);
   render(initial);
-  if (!initial.summary.done) poll(500);
+  if (!initial.summary.done) window.pollUntil(api, render, (batch) => batch.summary.done);
 })();

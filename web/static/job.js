@@ -42,17 +42,8 @@
     el("meta").textContent = "dog score " + (r.dog_score * 100).toFixed(1) + "% · " + m.backbone + " (" + m.weights + ") · head " + m.head;
   }
 
-  async function poll(delay) {
-    try {
-      const res = await fetch(api, { headers: { Accept: "application/json" }, credentials: "same-origin" });
-      if (res.ok) {
-        const job = await res.json();
-        render(job);
-        if (ENDED.includes(job.status) && !(job.webhook && job.webhook.status === "pending")) return;
-      }
-    } catch (e) { /* network blip: try again */ }
-    setTimeout(() => poll(Math.min(delay * 1.5, 5000)), delay);
-  }
+  // Done when the job ended and its webhook, if any, is no longer pending.
+  const done = (job) => ENDED.includes(job.status) && !(job.webhook && job.webhook.status === "pending");
 
   el("cancel-form").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -74,5 +65,5 @@
 
   const initial = JSON.parse(document.getElementById("job-data").textContent);
   render(initial);
-  if (!ENDED.includes(initial.status) || (initial.webhook && initial.webhook.status === "pending")) poll(500);
+  if (!done(initial)) window.pollUntil(api, render, done);
 })();

@@ -15,14 +15,14 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.command == "reap":
-        from shared.reaper import Reaper
+        from worker.reaper import Reaper
 
         counts = Reaper(settings).run_once()
         print(f"re-enqueued {counts['requeued']} stuck job(s) and {counts['webhooks']} webhook(s), "
               f"failed {counts['failed']} that kept failing")
         return 0
     from shared.db import make_engine, make_sessionmaker, session_scope
-    from shared.retention import expire
+    from worker.retention import expire
     from shared.storage import open_image_store
 
     days = settings.retention_days if args.days is None else args.days

@@ -7,19 +7,10 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from cli.supervise import Service, Supervisor
 from shared.settings import LOOPBACK, Settings
-
-
-@dataclass
-class Service:
-    """A child process that `dogbreed up` (or `worker --gpus`) starts and supervises."""
-
-    name: str
-    argv: list[str]
-    env: dict[str, str] = field(default_factory=dict)
 
 
 def visible_gpus() -> list[str]:
@@ -112,8 +103,6 @@ def run(args: argparse.Namespace) -> int:
 
         run_worker(settings, args.node, (args.queues or settings.queue).split(","), args.loglevel)
         return 0
-    from cli.supervise import Supervisor
-
     if args.command == "worker":
         settings.require_broker()
         services = worker_services(settings, args.gpus)

@@ -6,10 +6,19 @@ import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cli.lifeline import die_with_parent
-from cli.services import Service
+
+
+@dataclass
+class Service:
+    """A child process that `dogbreed up` (or `worker --gpus`) starts and supervises."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
 
 log = logging.getLogger("dogbreed.supervise")
 MAX_BACKOFF_S = 30.0

@@ -58,11 +58,10 @@ def _local_login(settings: Settings) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from cli import broker as brokers
-    from cli.db import redact
+    from cli.db import redact, upgrade
     from cli.private_files import private_dir, secret_key
     from cli.services import flower_service, fresh_metrics_dir, web_service, worker_services
     from cli.supervise import Supervisor
-    from shared import migrate
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env()
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings.with_(broker_url=broker.url, secret_key=settings.secret_key or secret_key(settings.var_dir),
                                   webhook_secret=settings.webhook_secret or secret_key(settings.var_dir, "webhook-secret"))
-        migrate.upgrade(settings.database_url)
+        upgrade(settings.database_url)
         login = _local_login(settings) if settings.auth_required else ["  auth is off (DOGBREED_AUTH=0): everyone sees every job"]
         os.environ.update(settings.to_env())
         fresh_metrics_dir(settings)

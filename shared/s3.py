@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.files import sha256_file
 from shared.settings import Settings
-from shared.storage import Stored, StoredImage
+from shared.stored import Stored, StoredImage
 
 MANIFEST = "manifest.json"
 

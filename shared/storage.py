@@ -13,48 +13,17 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, Protocol
 
+from shared.s3 import S3ImageStore
 from shared.settings import Settings
-
-
-class Stored(NamedTuple):
-    sha256: str
-    location: object  # the file's path, or the object's key
-    mtime_ns: int
-
-
-@dataclass
-class StoredImage:
-    """An open stored image: its bytes as a stream, their count and when they were last stored."""
-
-    stream: BinaryIO
-    size: int
-    modified: datetime
-
-
-class Images(Protocol):
-    """What web, worker and gc use of an image store, local or S3."""
-
-    def store(self, data: bytes, extension: str) -> Stored: ...
-    def put(self, data: bytes, extension: str) -> tuple[str, object]: ...
-    def read(self, sha256: str, extension: str) -> bytes: ...
-    def open(self, sha256: str, extension: str) -> StoredImage: ...
-    def exists(self, sha256: str, extension: str) -> bool: ...
-    def stored_at(self, sha256: str, extension: str) -> datetime | None: ...
-    def delete(self, sha256: str, extension: str) -> None: ...
-    def discard(self, sha256: str, extension: str, untouched_since_ns: int) -> bool: ...
-    def describe(self) -> str: ...
+from shared.stored import Images, Stored, StoredImage
 
 
 def open_image_store(settings: Settings) -> Images:
     """The S3 store for DOGBREED_STORAGE_URL=s3://..., else the folder (DOGBREED_STORAGE_DIR or file://)."""
     if settings.uses_s3:
-        from shared.s3 import S3ImageStore
-
         return S3ImageStore.from_settings(settings)
     return ImageStore(settings.storage_dir)
 

@@ -85,7 +85,7 @@ def _drop_postgres_db(admin: str, name: str) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request, tmp_path) -> str:
     """An empty, migrated database: SQLite in a temp folder, or a fresh PostgreSQL database."""
-    from shared import migrate
+    from cli import db as migrate
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'dogbreed.db'}"

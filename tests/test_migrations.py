@@ -4,7 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from shared import migrate
+from cli import db as migrate
 from shared.db import make_engine
 from shared.tables import Base
 

@@ -5,7 +5,7 @@ import redis
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
-from shared.heartbeat import alive_nodes
+from shared.redis_keys import alive_nodes
 from web import queue
 from web.database import db
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from shared import jobs, logs
 from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY
-from shared.storage import Stored
+from shared.stored import Stored
 from shared.tables import Batch, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
 from web.database import db

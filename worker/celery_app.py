@@ -10,10 +10,10 @@ import logging
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_received, worker_init, worker_shutdown
 
-from shared import heartbeat, images, logs
+from shared import images, logs
 from shared.celeryconf import JOB_TASKS, make_celery
 from shared.settings import Settings
-from worker import metrics, tasks, webhooks
+from worker import heartbeat, metrics, tasks, webhooks
 from worker.maintenance import Maintenance
 from worker.runtime import Runtime
 

@@ -12,9 +12,9 @@ from sqlalchemy.orm import sessionmaker
 
 from shared import model_versions
 from shared.db import session_scope
-from shared.heartbeat import Heartbeat
-from shared.reaper import SETTLE_S, Reaper
-from shared.retention import expire
+from worker.heartbeat import Heartbeat
+from worker.reaper import SETTLE_S, Reaper
+from worker.retention import expire
 from shared.settings import Settings
 from shared.storage import open_image_store
 from shared.tables import utcnow

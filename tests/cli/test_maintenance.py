@@ -59,7 +59,7 @@ def test_gc_deletes_old_finished_jobs_and_only_unused_images(settings, sessions)
 
 def test_gc_never_deletes_an_image_uploaded_again_while_it_runs(settings, sessions):
     """The same bytes arrive again after gc found the image unused, before their row commits."""
-    from shared.retention import expire
+    from worker.retention import expire
 
     store = ImageStore(settings.storage_dir)
     data = make.png(seed=21)
@@ -103,8 +103,9 @@ def test_reap_requeues_stuck_jobs_and_fails_those_out_of_attempts(settings, sess
 def test_a_dead_workers_running_jobs_go_back_at_once_and_a_restarted_node_takes_back_its_own(settings, sessions):
     """No deadline to wait for: a node without a heartbeat runs nothing, and a node that (re)starts
     runs nothing yet. Jobs out of attempts are failed instead of resent."""
-    from shared.heartbeat import Heartbeat, alive_nodes
-    from shared.reaper import Reaper
+    from shared.redis_keys import alive_nodes
+    from worker.heartbeat import Heartbeat
+    from worker.reaper import Reaper
 
     store = ImageStore(settings.storage_dir)
     client = redis.Redis.from_url(settings.broker_url)

@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from shared import jobs
 from shared.db import make_engine, make_sessionmaker, session_scope
-from shared.retention import expire
+from worker.retention import expire
 from shared.s3 import ModelDownloadError, S3ModelStore, make_client, split_url
 from shared.storage import ImageStore, open_image_store
 from shared.tables import Job
@@ -22,7 +22,7 @@ from tests.helpers import images as make
 @pytest.fixture
 def database_url(tmp_path) -> str:
     """SQLite only: what is under test here is the store, not the database."""
-    from shared import migrate
+    from cli import db as migrate
 
     url = f"sqlite:///{tmp_path / 'dogbreed.db'}"
     migrate.upgrade(url)

@@ -54,7 +54,7 @@ def trained(tmp_path_factory, texture_data, make_config) -> dict:
 @pytest.fixture
 def cli_env(tmp_path, monkeypatch, tiny_weights) -> dict[str, str]:
     """DOGBREED_* for a migrated SQLite database and a model folder of this test's own."""
-    from shared.migrate import upgrade
+    from cli.db import upgrade
 
     env = {
         "DOGBREED_VAR_DIR": str(tmp_path / "var"),

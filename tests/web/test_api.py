@@ -113,7 +113,7 @@ def test_health_and_readiness(client):
 def test_readiness_says_a_worker_is_alive_while_its_heartbeat_lasts(client, settings):
     import redis
 
-    from shared.heartbeat import Heartbeat
+    from worker.heartbeat import Heartbeat
 
     beat = Heartbeat(redis.Redis.from_url(settings.broker_url), settings.queue, "w1@host", 30)
     beat.start()

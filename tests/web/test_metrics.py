@@ -28,7 +28,7 @@ def value(found: dict, name: str, **labels) -> float:
 
 @pytest.fixture
 def database_url(tmp_path) -> str:
-    from shared import migrate
+    from cli import db as migrate
 
     url = f"sqlite:///{tmp_path / 'dogbreed.db'}"
     migrate.upgrade(url)

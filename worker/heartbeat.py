@@ -1,13 +1,13 @@
 """Worker liveness: each worker process keeps a Redis key with a short TTL alive while it runs.
 
 A SIGKILLed or OOM-killed worker stops refreshing; its key expires within DOGBREED_HEARTBEAT_TTL_S,
-and the reaper gives its jobs back to the queue (shared.reaper.Reaper.reap_orphans): the rows it
+and the reaper gives its jobs back to the queue (worker.reaper.Reaper.reap_orphans): the rows it
 was `running`, and the ones whose messages it had received but not started (still `queued`; Redis
 would return those messages only after its hour-long visibility timeout). Each worker lists the
 latter in a Redis set per node, added on receipt and removed when the task returns.
 A SIGKILL can also lose a message between Redis handing it over and kombu recording it: once a
 node is found dead, queued jobs with no message left in Redis (`messages_in_broker`) are resent.
-Web's /readyz counts the keys to say whether any worker is alive.
+Web's /readyz counts the keys (shared/redis_keys.py) to say whether any worker is alive.
 """
 from __future__ import annotations
 
@@ -19,28 +19,9 @@ import time
 
 import redis
 
+from shared.redis_keys import held_prefix, key_prefix, known_key, names_under, text
+
 log = logging.getLogger(__name__)
-
-
-def key_prefix(queue: str) -> str:
-    return f"{queue}:worker-alive:"
-
-
-def held_prefix(queue: str) -> str:
-    return f"{queue}:worker-held:"
-
-
-def known_key(queue: str) -> str:
-    return f"{queue}:worker-known"
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _names_under(client: redis.Redis, prefix: str) -> set[str]:
-    """The names that follow `prefix` in the keys that start with it."""
-    return {_text(key)[len(prefix):] for key in client.scan_iter(match=f"{prefix}*", count=500)}
 
 
 def hold(client: redis.Redis, queue: str, node: str, job_id: str) -> None:
@@ -53,7 +34,7 @@ def release(client: redis.Redis, queue: str, node: str, job_id: str) -> None:
 
 
 def held_by(client: redis.Redis, queue: str, node: str) -> set[str]:
-    return {_text(v) for v in client.smembers(held_prefix(queue) + node)}
+    return {text(v) for v in client.smembers(held_prefix(queue) + node)}
 
 
 def forget(client: redis.Redis, queue: str, node: str, job_ids: set[str]) -> None:
@@ -62,7 +43,7 @@ def forget(client: redis.Redis, queue: str, node: str, job_ids: set[str]) -> Non
 
 
 def nodes_holding(client: redis.Redis, queue: str) -> set[str]:
-    return _names_under(client, held_prefix(queue))
+    return names_under(client, held_prefix(queue))
 
 
 # kombu's Redis transport keeps every delivered, not yet acknowledged message here (the defaults);
@@ -103,16 +84,11 @@ def messages_in_broker(client: redis.Redis, queue: str, task_names: tuple[str, .
 
 def known_nodes(client: redis.Redis, queue: str) -> set[str]:
     """Nodes that started a heartbeat and did not stop cleanly: alive ones, and dead ones to reap."""
-    return {_text(v) for v in client.smembers(known_key(queue))}
+    return {text(v) for v in client.smembers(known_key(queue))}
 
 
 def forget_node(client: redis.Redis, queue: str, node: str) -> None:
     client.srem(known_key(queue), node)
-
-
-def alive_nodes(client: redis.Redis, queue: str) -> set[str]:
-    """Node names (as recorded on the job rows) whose heartbeat has not expired."""
-    return _names_under(client, key_prefix(queue))
 
 
 class Heartbeat:

@@ -7,7 +7,7 @@ from sqlalchemy import update
 
 from shared import jobs
 from shared.db import make_engine, make_sessionmaker, session_scope
-from shared.reaper import Reaper
+from worker.reaper import Reaper
 from shared.tables import Job, utcnow
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased
 
 from shared.images import ALLOWED_FORMATS
 from shared.jobs import FINISHED
-from shared.storage import Images
+from shared.stored import Images
 from shared.tables import Job, utcnow
 
 BATCH = 1000

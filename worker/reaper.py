@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 import redis
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import heartbeat, job_metrics, jobs
+from shared import job_metrics, jobs
 from shared.celeryconf import JOB_TASKS, PIPELINE_TASKS, TASK_CLASSIFY, TASK_WEBHOOK, make_celery
 from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.redis_keys import alive_nodes
 from shared.settings import Settings
 from shared.tables import Job, utcnow
+from worker import heartbeat
 
 log = logging.getLogger("dogbreed.reaper")
 SETTLE_S = 5.0  # a message this fresh may be between the Redis list and a live worker's records
@@ -84,7 +86,7 @@ class Reaper:
             suspects = heartbeat.nodes_holding(self.redis, queue) | heartbeat.known_nodes(self.redis, queue)
             if not running and not suspects:
                 return counts
-            alive = heartbeat.alive_nodes(self.redis, queue)
+            alive = alive_nodes(self.redis, queue)
             for job in running:
                 if job.worker not in alive:
                     self._resend(session, job, counts)
@@ -124,7 +126,7 @@ class Reaper:
         fresh (SETTLE_S) for `take_back` to judge. Once the node is alive again nothing else would."""
         counts = {"requeued": 0, "failed": 0}
         with session_scope(self.sessions) as session:
-            self._resend_lost(session, heartbeat.alive_nodes(self.redis, self.settings.queue), counts)
+            self._resend_lost(session, alive_nodes(self.redis, self.settings.queue), counts)
         if any(counts.values()):
             log.warning("reaper: re-enqueued %d job(s) whose message was lost, failed %d", counts["requeued"],
                         counts["failed"])
@@ -139,7 +141,7 @@ class Reaper:
                 self._resend(session, job, counts)
             self._resend_held(session, node, counts)
             if node in heartbeat.known_nodes(self.redis, self.settings.queue):  # it did not stop cleanly
-                self._resend_lost(session, heartbeat.alive_nodes(self.redis, self.settings.queue), counts)
+                self._resend_lost(session, alive_nodes(self.redis, self.settings.queue), counts)
         if any(counts.values()):
             log.warning("%s took back %d job(s) its previous process held, failed %d", node, counts["requeued"],
                         counts["failed"])

@@ -1,0 +1,35 @@
+"""The Redis key layout of worker liveness, which web's /readyz reads and workers write.
+
+Each worker process keeps `key_prefix(queue) + node` alive with a short TTL (worker/heartbeat.py),
+lists the jobs it holds under `held_prefix(queue) + node`, and joins `known_key(queue)` until a
+clean stop.
+"""
+from __future__ import annotations
+
+import redis
+
+
+def key_prefix(queue: str) -> str:
+    return f"{queue}:worker-alive:"
+
+
+def held_prefix(queue: str) -> str:
+    return f"{queue}:worker-held:"
+
+
+def known_key(queue: str) -> str:
+    return f"{queue}:worker-known"
+
+
+def text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def names_under(client: redis.Redis, prefix: str) -> set[str]:
+    """The names that follow `prefix` in the keys that start with it."""
+    return {text(key)[len(prefix):] for key in client.scan_iter(match=f"{prefix}*", count=500)}
+
+
+def alive_nodes(client: redis.Redis, queue: str) -> set[str]:
+    """Node names (as recorded on the job rows) whose heartbeat has not expired."""
+    return names_under(client, key_prefix(queue))

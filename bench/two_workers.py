@@ -32,7 +32,7 @@ def bench(service, args) -> dict:
 
 def table(record: dict) -> str:
     sys.path.insert(0, str(ROOT))
-    from cli.benchmark.report import table as format_table
+    from cli.bench.report import table as format_table
 
     return format_table(record)
 

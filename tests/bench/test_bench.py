@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from cli.benchmark.report import ROWS, table
+from cli.bench.report import ROWS, table
 from cli.broker import free_port
 from tests.e2e.test_up import Up
 from tests.helpers import images as make
@@ -75,7 +75,7 @@ def test_bench_images_names_the_fix_for_a_folder_without_photos(tmp_path):
 
 
 def test_own_images_are_repeated_in_order_to_fill_the_jobs(tmp_path):
-    from cli.benchmark.images import load_images
+    from cli.bench.images import load_images
 
     for name, data in (("a.jpg", b"A"), ("b.png", b"B"), ("notes.txt", b"T"), (".hidden.jpg", b"H")):
         (tmp_path / name).write_bytes(data)

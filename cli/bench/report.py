@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
-from cli.benchmark.client import Phase, Timed
-from cli.benchmark.raw import RawFigures
+from cli.bench.client import Phase, Timed
+from cli.bench.raw import RawFigures
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:

@@ -56,7 +56,7 @@ def progress(label: str, total: int):
 
 def raw_model_choice(args: argparse.Namespace, service_model: dict[str, Any]) -> tuple[str, str]:
     """The backbone and weights the service runs, unless told otherwise; a weights file must be here."""
-    from cli.benchmark.client import BenchError
+    from cli.bench.client import BenchError
 
     backbone = args.backbone or service_model.get("backbone")
     weights = args.weights or service_model.get("weights")
@@ -70,10 +70,10 @@ def raw_model_choice(args: argparse.Namespace, service_model: dict[str, Any]) ->
 
 
 def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from cli.benchmark import bare_celery, raw
-    from cli.benchmark.client import TIGHT, BenchError, Client
-    from cli.benchmark.images import load_images, make_images
-    from cli.benchmark.report import figures
+    from cli.bench import bare_celery, raw
+    from cli.bench.client import TIGHT, BenchError, Client
+    from cli.bench.images import load_images, make_images
+    from cli.bench.report import figures
 
     batch_size = args.batch_size or settings.max_batch
     concurrency = args.concurrency or 2 * batch_size
@@ -113,9 +113,9 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cli.benchmark.client import BenchError
-    from cli.benchmark.images import NoImages
-    from cli.benchmark.report import table
+    from cli.bench.client import BenchError
+    from cli.bench.images import NoImages
+    from cli.bench.report import table
     from cli.client import ServiceError
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

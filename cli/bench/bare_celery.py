@@ -1,6 +1,6 @@
 """The floor under the no-op pipeline: a bare Celery task on the same broker, same worker options.
 
-`measure` starts a worker of its own (a subprocess: `python -m cli.benchmark.bare_celery`) on a
+`measure` starts a worker of its own (a subprocess: `python -m cli.bench.bare_celery`) on a
 throwaway queue, publishes `count` messages and times them until the last one has run. The task
 only counts itself in Redis, so what is timed is Celery and the broker, nothing of ours.
 """
@@ -33,7 +33,7 @@ def measure(broker: str, concurrency: int, count: int, timeout_s: float = 120) -
     queue, node = f"bench-bare-{uuid.uuid4().hex[:8]}", f"bench-bare-{uuid.uuid4().hex[:6]}@localhost"
     app = _app(broker, queue)
     counter = redis.Redis.from_url(broker)
-    worker = subprocess.Popen([sys.executable, "-m", "cli.benchmark.bare_celery", broker, queue, str(concurrency), node],
+    worker = subprocess.Popen([sys.executable, "-m", "cli.bench.bare_celery", broker, queue, str(concurrency), node],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         _wait_ready(app, worker, node, timeout_s)

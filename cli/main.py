@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         if name == wanted:  # only the chosen command's module is imported
-            getattr(importlib.import_module(module), "add_arguments")(name, cmd)
+            importlib.import_module(module).add_arguments(name, cmd)
     return parser
 
 

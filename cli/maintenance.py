@@ -22,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
               f"failed {counts['failed']} that kept failing")
         return 0
     from shared.db import make_engine, make_sessionmaker, session_scope
-    from worker.retention import expire
     from shared.storage import open_image_store
+    from worker.retention import expire
 
     days = settings.retention_days if args.days is None else args.days
     with session_scope(make_sessionmaker(make_engine(settings.database_url))) as session:

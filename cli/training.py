@@ -11,6 +11,7 @@ from pathlib import Path
 
 from shared.settings import BACKBONES, Settings
 
+
 def _data_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     sub.required = True
@@ -101,11 +102,11 @@ def _train_config(args: argparse.Namespace, settings: Settings):
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     settings = Settings.from_env()
-    from shared.images import ImageError
     from ml.backbone import ModelUnavailable
     from ml.model_folder import ModelFolderError
-    from training.dataset import DatasetError
     from shared.files import DownloadError
+    from shared.images import ImageError
+    from training.dataset import DatasetError
 
     try:
         if args.command == "data":

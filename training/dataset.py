@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from shared.images import ImageError, load_rgb
 from ml.imagenet import readable
 from ml.preprocess import to_input
+from shared.images import ImageError, load_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "val", "validation"), "test": ("test",)}

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from shared.settings import Settings
+from ml import model_folder
 from ml.backbone import load_backbone
 from ml.imagenet import readable
 from ml.model_folder import HEAD_FILE
-from ml import model_folder
+from shared.settings import Settings
 from training.dataset import Split, load_dataset
 from training.features import FeatureCache, extract, weights_identity
 from training.head_training import predict

@@ -16,9 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-from shared.images import ImageError
-from shared.files import sha256_file
 from ml.backbone import RANDOM_WEIGHTS, Backbone
+from shared.files import sha256_file
+from shared.images import ImageError
 from training.dataset import decode, read_bytes
 from training.progress import bar
 

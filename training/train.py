@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from shared.settings import Settings
+from ml import model_folder
 from ml.backbone import Backbone, load_backbone
 from ml.model_folder import HEAD_FILE, LABELS_FILE
-from ml import model_folder
+from shared.settings import Settings
 from training.dataset import Dataset, Split, load_dataset
 from training.features import FeatureCache, Features, extract, weights_identity
 from training.finetune import fine_tune, predict_images, whole_model

@@ -12,13 +12,13 @@ from sqlalchemy.orm import sessionmaker
 
 from shared import model_versions
 from shared.db import session_scope
-from worker.heartbeat import Heartbeat
-from worker.reaper import SETTLE_S, Reaper
-from worker.retention import expire
 from shared.settings import Settings
 from shared.storage import open_image_store
 from shared.tables import utcnow
+from worker.heartbeat import Heartbeat
 from worker.model_holder import ModelHolder
+from worker.reaper import SETTLE_S, Reaper
+from worker.retention import expire
 
 log = logging.getLogger(__name__)
 GC_EVERY_S = 3600

@@ -7,13 +7,13 @@ import time
 from celery import Celery
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from shared import logs
-from shared.db import session_scope
-from shared.jobs import claim
-from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
-from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
-from ml.faces import DETECT_MAX_SIDE
 from ml.backbone import ModelUnavailable
+from ml.faces import DETECT_MAX_SIDE
+from shared import logs
+from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
+from shared.db import session_scope
+from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
+from shared.jobs import claim
 from worker.metrics import STAGE_SECONDS
 from worker.runtime import Runtime
 
@@ -69,7 +69,7 @@ def register(app: Celery, runtime: Runtime) -> None:
         except PASSING_FAULTS as exc:
             countdown = min(2 ** task.request.retries, 30)
             log.warning("job %s hit a passing fault (%s); retry in %ss", job_id, exc, countdown)
-            raise task.retry(exc=exc, countdown=countdown)
+            raise task.retry(exc=exc, countdown=countdown) from exc
 
     @app.task(name=TASK_CLASSIFY, bind=True, acks_late=True, max_retries=5, ignore_result=True)
     def classify(self, job_id: str) -> str:

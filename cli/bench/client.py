@@ -18,6 +18,8 @@ class BenchError(RuntimeError):
     """The service refused or lost a job; the message says what to fix."""
 
 
+DEFAULT_POLL = Poll()
+
 @dataclass
 class Timed:
     seconds: float
@@ -58,7 +60,7 @@ class Client(api.Client):
                                  "DOGBREED_RATE_LIMIT_PER_MINUTE (0 turns it off) or send fewer --jobs") from None
             raise BenchError(str(exc)) from None
 
-    def run_one(self, image: bytes, pipeline: str = "classify", poll: Poll = Poll()) -> Timed:
+    def run_one(self, image: bytes, pipeline: str = "classify", poll: Poll = DEFAULT_POLL) -> Timed:
         start = time.perf_counter()
         try:
             job, polls = self.wait(self.submit_url(image, pipeline), poll)
@@ -67,7 +69,7 @@ class Client(api.Client):
         return Timed(time.perf_counter() - start, job, polls)
 
     def run_many(self, images: list[bytes], concurrency: int, pipeline: str = "classify",
-                 progress: Callable[[int], None] | None = None, poll: Poll = Poll()) -> Phase:
+                 progress: Callable[[int], None] | None = None, poll: Poll = DEFAULT_POLL) -> Phase:
         """Closed loop: `concurrency` clients, each submitting its next image when its last one is done."""
         done = 0
         lock = threading.Lock()

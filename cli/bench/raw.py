@@ -53,8 +53,8 @@ class RawModel:
         self.max_pixels = max_pixels
 
     def decode(self, data: bytes) -> np.ndarray:
-        from shared.images import load_rgb
         from ml.faces import DETECT_MAX_SIDE
+        from shared.images import load_rgb
 
         return load_rgb(data, self.max_pixels, max_side=DETECT_MAX_SIDE)
 

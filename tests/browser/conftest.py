@@ -9,7 +9,6 @@ import shutil
 
 import pytest
 
-
 CHROMIUM = os.environ.get("DOGBREED_TEST_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -1,8 +1,8 @@
 """`dogbreed gc` and `dogbreed reap` as an operator runs them."""
 import os
-from datetime import timedelta
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 import redis

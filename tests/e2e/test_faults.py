@@ -54,7 +54,7 @@ def kill_while_a_job_runs(client, table: JobTable, worker: WorkerProcess, ids: l
         seed = len(ids) * 100
         with cf.ThreadPoolExecutor(4) as pool:
             for k in range(15):
-                pool.submit(lambda k=k: wave.append(submit(client, make.jpeg(1280, 960, seed=seed + k))))
+                pool.submit(lambda k=k, wave=wave, seed=seed: wave.append(submit(client, make.jpeg(1280, 960, seed=seed + k))))
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
                 if table.running() & set(wave):

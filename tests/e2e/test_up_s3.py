@@ -6,11 +6,11 @@ import uuid
 import pytest
 import requests
 
+from shared.s3 import make_client
 from tests.e2e.test_up import Up, poll
 from tests.helpers import images as make
 from tests.helpers.s3 import CREDENTIALS, new_bucket
 from tests.helpers.services import ROOT
-from shared.s3 import make_client
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.images import load_rgb
 from ml.faces import FaceDetector
+from shared.images import load_rgb
 
 
 @pytest.fixture(scope="module")

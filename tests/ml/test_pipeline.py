@@ -2,12 +2,12 @@
 import numpy as np
 import pytest
 
-from shared.images import load_rgb
-from ml.faces import FaceDetector
 from ml.backbone import load_backbone
+from ml.faces import FaceDetector
 from ml.heads import ImageNetDogHead
 from ml.imagenet import DOG_FIRST
 from ml.pipeline import Models, is_dog
+from shared.images import load_rgb
 from tests.helpers.pipeline import classify
 
 

@@ -12,11 +12,11 @@ from sqlalchemy import update
 
 from shared import jobs
 from shared.db import make_engine, make_sessionmaker, session_scope
-from worker.retention import expire
 from shared.s3 import ModelDownloadError, S3ModelStore, make_client, split_url
 from shared.storage import ImageStore, open_image_store
 from shared.tables import Job
 from tests.helpers import images as make
+from worker.retention import expire
 
 
 @pytest.fixture

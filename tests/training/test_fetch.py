@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from training.dataset import load_dataset
 from shared.files import DownloadError
+from training.dataset import load_dataset
 from training.fetch import FetchError, download, fetch
 from training.synthetic import write_dataset
 

@@ -100,13 +100,13 @@ def test_workers_serve_the_fine_tuned_whole_model(texture_data, make_config, tmp
     """The serving pipeline answers breeds with model.keras, and agrees with it image by image."""
     import keras
 
-    from shared.images import load_rgb
-    from ml.faces import FaceDetector
     from ml.backbone import load_backbone
+    from ml.faces import FaceDetector
     from ml.heads import FineTunedModel, load_trained_head
     from ml.pipeline import Models
-    from tests.helpers.pipeline import classify
     from ml.preprocess import to_input
+    from shared.images import load_rgb
+    from tests.helpers.pipeline import classify
     from training.train import train
 
     out = tmp_path / "ft"

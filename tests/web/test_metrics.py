@@ -85,7 +85,7 @@ def test_values_move_when_jobs_run(client, worker, settings):
         assert answer.status_code == 202
         ids.append(answer.get_json()["id"])
     for job_id in ids:
-        wait_for(lambda: client.get(f"/api/v1/jobs/{job_id}").get_json()["status"] == "succeeded", 90,
+        wait_for(lambda job_id=job_id: client.get(f"/api/v1/jobs/{job_id}").get_json()["status"] == "succeeded", 90,
                  what=f"job {job_id}")
     after = samples(client.get("/metrics").get_data(as_text=True))
     assert value(after, "dogbreed_jobs_submitted_total") - value(before, "dogbreed_jobs_submitted_total") == 3

@@ -7,8 +7,8 @@ from sqlalchemy import update
 
 from shared import jobs
 from shared.db import make_engine, make_sessionmaker, session_scope
-from worker.reaper import Reaper
 from shared.tables import Job, utcnow
+from worker.reaper import Reaper
 
 
 def test_a_lost_webhook_message_is_sent_again(settings):

@@ -19,7 +19,7 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml.faces import FaceDetector  # noqa: E402
+from ml.faces import HaarDetector  # noqa: E402
 from ml.yunet import YuNetDetector  # noqa: E402
 from shared.images import load_rgb  # noqa: E402
 
@@ -86,7 +86,7 @@ def main() -> int:
     counts = {f: len(v) for f, v in images.items()}
     rows = []
     if not args.no_haar:
-        rows.append(("Haar (current)", measure(FaceDetector(), images, args.repeat)))
+        rows.append(("Haar (current)", measure(HaarDetector(), images, args.repeat)))
     for side in map(int, args.max_sides.split(",")):
         for pad in map(float, args.pads.split(",")):
             for border in args.borders.split(",") if pad else ["-"]:

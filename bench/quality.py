@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from ml.backbone import load_backbone  # noqa: E402
 from ml.breed_names import COMMON_NAMES  # noqa: E402
-from ml.faces import DETECT_MAX_SIDE, FaceDetector  # noqa: E402
+from ml.faces import DECODE_MAX_SIDE, HaarDetector  # noqa: E402
 from ml.pipeline import is_dog  # noqa: E402
 from ml.preprocess import to_input  # noqa: E402
 from ml.yunet import YuNetDetector  # noqa: E402
@@ -63,7 +63,7 @@ def load_photos(limit: int | None) -> list[Photo]:
     for row in rows[:limit] if limit else rows:
         path = REAL / row["path"]
         start = time.perf_counter()
-        rgb = load_rgb(path.read_bytes(), 10**9, max_side=DETECT_MAX_SIDE)
+        rgb = load_rgb(path.read_bytes(), 10**9, max_side=DECODE_MAX_SIDE)
         photos.append(Photo(path, row["class"], row["breed"], rgb, (time.perf_counter() - start) * 1000))
     return photos
 
@@ -97,7 +97,7 @@ def run_backbone(name: str, photos: list[Photo], batch: int) -> tuple[np.ndarray
 
 def detector(kind: str):
     if kind == "haar":
-        return FaceDetector()
+        return HaarDetector()
     return YuNetDetector(TEAM / "models" / "face_detection_yunet_2026may.onnx")
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from cli.supervise import Service, Supervisor
-from shared.settings import LOOPBACK, Settings
+from shared.settings import LOOPBACK_HOSTS, Settings
 
 
 def visible_gpus() -> list[str]:
@@ -80,7 +80,7 @@ def flower_service(settings: Settings) -> Service:
     env = {"CELERY_BROKER_URL": settings.require_broker()}
     if settings.flower_user and settings.flower_password:
         env["FLOWER_BASIC_AUTH"] = f"{settings.flower_user}:{settings.flower_password}"
-    elif settings.host not in LOOPBACK:
+    elif settings.host not in LOOPBACK_HOSTS:
         raise SystemExit("dogbreed: Flower would be open to the network without a password; set "
                          "DOGBREED_FLOWER_USER and DOGBREED_FLOWER_PASSWORD, or DOGBREED_HOST=127.0.0.1")
     return Service("flower", argv, env)

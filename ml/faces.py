@@ -14,22 +14,22 @@ import cv2
 import numpy as np
 
 CASCADE = "haarcascade_frontalface_alt.xml"
-DETECT_MAX_SIDE = 640  # the largest copy any detector looks at: images are decoded no larger for it
+DECODE_MAX_SIDE = 640  # the largest copy any detector looks at: images are decoded no larger for it
 log = logging.getLogger(__name__)
 
 
-class Faces(Protocol):
+class FaceDetector(Protocol):
     name: str
 
     def detect(self, rgb: np.ndarray, full_size: tuple[int, int] | None = None) -> list[dict[str, int]]: ...
 
 
-class FaceDetector:
+class HaarDetector:
     """Thread-safe: each thread gets its own CascadeClassifier (OpenCV's is not shared-safe)."""
 
     name = "haar"
 
-    def __init__(self, cascade_path: str | None = None, max_side: int = DETECT_MAX_SIDE) -> None:
+    def __init__(self, cascade_path: str | None = None, max_side: int = DECODE_MAX_SIDE) -> None:
         self.cascade_path = cascade_path or str(Path(cv2.data.haarcascades) / CASCADE)
         if not Path(self.cascade_path).is_file():
             raise FileNotFoundError(f"{self.cascade_path} is missing; reinstall opencv-python-headless>=4.10,<5")
@@ -61,15 +61,15 @@ class FaceDetector:
 
 
 def load_face_detector(kind: str, model_path: str | None, model_dir: Path,
-                       download: Callable[[str, Path, str], Path] | None) -> Faces:
+                       download: Callable[[str, Path, str], Path] | None) -> FaceDetector:
     """The configured detector; YuNet falls back to Haar, with one clear warning, when its model
     file can be neither found nor downloaded."""
     if kind == "haar":
-        return FaceDetector()
+        return HaarDetector()
     from ml.yunet import FaceModelUnavailable, YuNetDetector, resolve_model
 
     try:
         return YuNetDetector(resolve_model(model_path, model_dir, download))
     except FaceModelUnavailable as exc:
         log.warning("YuNet face detector unavailable, using the Haar cascade instead: %s", exc)
-        return FaceDetector()
+        return HaarDetector()

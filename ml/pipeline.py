@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ml.backbone import Backbone
-from ml.faces import Faces
+from ml.faces import FaceDetector
 from ml.heads import Head
 from ml.imagenet import DOG_FIRST, DOG_LAST, imagenet_labels, top_k
 
@@ -21,7 +21,7 @@ from ml.imagenet import DOG_FIRST, DOG_LAST, imagenet_labels, top_k
 class Models:
     backbone: Backbone
     head: Head
-    faces: Faces
+    faces: FaceDetector
     dog_rule: str = "mass"
 
     def describe(self) -> dict[str, Any]:

@@ -68,17 +68,13 @@ class S3ImageStore(_InBucket):
     def key_for(self, sha256: str, extension: str) -> str:
         return f"{self.prefix}images/{sha256[:2]}/{sha256}.{extension}"
 
-    def put(self, data: bytes, extension: str) -> tuple[str, str]:
+    def store(self, data: bytes, extension: str) -> Stored:
         """Always PUT (same key, same bytes): that refreshes LastModified, which is what tells gc the
-        image was just stored again and must be spared."""
+        image was just stored again and must be spared; returns when the object now counts as stored
+        (its LastModified, to the second)."""
         sha256 = hashlib.sha256(data).hexdigest()
         key = self.key_for(sha256, extension)
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
-        return sha256, key
-
-    def store(self, data: bytes, extension: str) -> Stored:
-        """put(), and when the object now counts as stored (its LastModified, to the second)."""
-        sha256, key = self.put(data, extension)
         stored = self.stored_at(sha256, extension)
         return Stored(sha256, key, int(stored.timestamp() * 1e9) if stored else time.time_ns())
 

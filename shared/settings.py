@@ -9,7 +9,7 @@ from typing import Mapping
 BACKBONES = ("efficientnet_lite2", "resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
 FACE_DETECTORS = ("yunet", "haar")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # names a server may bind to and stay on this machine
 LOG_FORMATS = ("text", "json")
 
 
@@ -122,7 +122,7 @@ class Settings:
         if dog_rule not in ("mass", "top1"):
             raise SettingsError(f"DOGBREED_DOG_RULE={dog_rule!r}: use 'mass' (default) or 'top1'")
         host = env.get("DOGBREED_HOST") or "127.0.0.1"
-        if not _bool(env, "DOGBREED_AUTH", True) and host not in LOOPBACK:
+        if not _bool(env, "DOGBREED_AUTH", True) and host not in LOOPBACK_HOSTS:
             raise SettingsError(
                 f"DOGBREED_AUTH=0 with DOGBREED_HOST={host} would show every job to the network; "
                 "set DOGBREED_HOST=127.0.0.1, or switch accounts back on (DOGBREED_AUTH=1)"

@@ -1,4 +1,4 @@
-"""Uploaded images, stored once each under their SHA-256: in a local folder (ImageStore), or in an
+"""Uploaded images, stored once each under their SHA-256: in a local folder (FolderImageStore), or in an
 S3 bucket (shared/s3.py) that web and workers on other hosts share. `open_image_store` picks one
 from the settings; both answer the same methods, so callers never ask which.
 
@@ -18,26 +18,24 @@ from pathlib import Path
 
 from shared.s3 import S3ImageStore
 from shared.settings import Settings
-from shared.stored import Images, Stored, StoredImage
+from shared.stored import ImageStore, Stored, StoredImage
 
 
-def open_image_store(settings: Settings) -> Images:
+def open_image_store(settings: Settings) -> ImageStore:
     """The S3 store for DOGBREED_STORAGE_URL=s3://..., else the folder (DOGBREED_STORAGE_DIR or file://)."""
     if settings.uses_s3:
         return S3ImageStore.from_settings(settings)
-    return ImageStore(settings.storage_dir)
+    return FolderImageStore(settings.storage_dir)
 
 
-class ImageStore:
+class FolderImageStore:
+    """The store in a local folder: one file per image, under two hex digits of its SHA-256."""
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
     def path_for(self, sha256: str, extension: str) -> Path:
         return self.root / sha256[:2] / f"{sha256}.{extension}"
-
-    def put(self, data: bytes, extension: str) -> tuple[str, Path]:
-        stored = self.store(data, extension)
-        return stored.sha256, stored.location
 
     def store(self, data: bytes, extension: str) -> Stored:
         """Write atomically (temp file + rename) so a reader never sees half an image; touch an

@@ -27,7 +27,7 @@ from web.errors import ApiError
 JOBS_SUBMITTED = Counter("dogbreed_jobs_submitted", "Jobs accepted (202) by the web app", registry=None)
 HTTP_REQUESTS = Counter("dogbreed_http_requests", "HTTP requests by route pattern and status code",
                         ["route", "code"], registry=None)
-LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+LOOPBACK_ADDRESSES = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 log = logging.getLogger(__name__)
 
 
@@ -83,7 +83,7 @@ def _check_access(settings: Settings) -> None:
                 and hmac.compare_digest(auth.password or "", settings.metrics_password)):
             raise ApiError(401, "unauthorized", "/metrics needs the user and password in DOGBREED_METRICS_USER "
                            "and DOGBREED_METRICS_PASSWORD (HTTP basic auth).", {"WWW-Authenticate": 'Basic realm="metrics"'})
-    elif request.remote_addr not in LOOPBACK:
+    elif request.remote_addr not in LOOPBACK_ADDRESSES:
         raise ApiError(403, "metrics_forbidden", "/metrics answers loopback clients only; set DOGBREED_METRICS_USER "
                        "and DOGBREED_METRICS_PASSWORD to let Prometheus scrape it from elsewhere.")
 

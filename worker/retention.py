@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased
 
 from shared.images import ALLOWED_FORMATS
 from shared.jobs import FINISHED
-from shared.stored import Images
+from shared.stored import ImageStore
 from shared.tables import Job, utcnow
 
 BATCH = 1000
@@ -24,7 +24,7 @@ class Expired:
     images: int
 
 
-def expire(session: Session, store: Images, older_than_days: int, dry_run: bool = False,
+def expire(session: Session, store: ImageStore, older_than_days: int, dry_run: bool = False,
            grace_s: float = GRACE_S) -> Expired:
     """Delete finished jobs created before the cutoff, in batches, then the images no remaining
     job uses and nobody stored again within the grace period.

@@ -8,7 +8,7 @@ from celery import Celery
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ml.backbone import ModelUnavailable
-from ml.faces import DETECT_MAX_SIDE
+from ml.faces import DECODE_MAX_SIDE
 from shared import logs
 from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
 from shared.db import session_scope
@@ -38,7 +38,7 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
         try:
             start = time.perf_counter()
             data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
-            rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DETECT_MAX_SIDE)
+            rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DECODE_MAX_SIDE)
             decode_ms = round((time.perf_counter() - start) * 1000, 2)
             STAGE_SECONDS.labels("decode").observe(decode_ms / 1000)
             result = runtime.classify(rgb, size, announced)

@@ -53,10 +53,10 @@ class RawModel:
         self.max_pixels = max_pixels
 
     def decode(self, data: bytes) -> np.ndarray:
-        from ml.faces import DETECT_MAX_SIDE
+        from ml.faces import DECODE_MAX_SIDE
         from shared.images import load_rgb
 
-        return load_rgb(data, self.max_pixels, max_side=DETECT_MAX_SIDE)
+        return load_rgb(data, self.max_pixels, max_side=DECODE_MAX_SIDE)
 
     def infer(self, images: list[bytes], faces: Any = None) -> None:
         """Decode + resize every image, ONE forward pass, then (given a detector) faces where the

@@ -10,7 +10,7 @@ from sqlalchemy import update
 
 from shared import jobs
 from shared.db import make_engine, make_sessionmaker, session_scope
-from shared.storage import ImageStore
+from shared.storage import FolderImageStore
 from shared.tables import Job
 from tests.helpers import images as make
 from tests.helpers.services import ROOT, settings_env
@@ -23,7 +23,7 @@ def dogbreed(settings, *args: str) -> subprocess.CompletedProcess:
 
 
 def add_job(sessions, store, data: bytes, status: str, age_days: int) -> str:
-    sha, path = store.put(data, "png")
+    sha, path = store.store(data, "png")[:2]
     stamp = (jobs.utcnow() - timedelta(days=age_days)).timestamp()
     os.utime(path, (stamp, stamp))  # an upload as old as its job
     with session_scope(sessions) as s:
@@ -41,7 +41,7 @@ def sessions(settings):
 
 
 def test_gc_deletes_old_finished_jobs_and_only_unused_images(settings, sessions):
-    store = ImageStore(settings.storage_dir)
+    store = FolderImageStore(settings.storage_dir)
     shared_img, lonely_img = make.png(seed=1), make.png(seed=2)
     old_shared = add_job(sessions, store, shared_img, "succeeded", 40)
     add_job(sessions, store, shared_img, "succeeded", 1)
@@ -61,10 +61,10 @@ def test_gc_never_deletes_an_image_uploaded_again_while_it_runs(settings, sessio
     """The same bytes arrive again after gc found the image unused, before their row commits."""
     from worker.retention import expire
 
-    store = ImageStore(settings.storage_dir)
+    store = FolderImageStore(settings.storage_dir)
     data = make.png(seed=21)
     add_job(sessions, store, data, "succeeded", 40)
-    sha, path = store.put(data, "png")  # the new upload: stored, its row not committed yet
+    sha, path = store.store(data, "png")[:2]  # the new upload: stored, its row not committed yet
     with session_scope(sessions) as s:
         gone = expire(s, store, 30)
     assert (gone.jobs, gone.images) == (1, 0) and path.exists()
@@ -88,7 +88,7 @@ def test_gc_copes_with_a_backlog_larger_than_one_statement_can_bind(settings, se
 
 
 def test_reap_requeues_stuck_jobs_and_fails_those_out_of_attempts(settings, sessions):
-    store = ImageStore(settings.storage_dir)
+    store = FolderImageStore(settings.storage_dir)
     stuck = add_job(sessions, store, make.png(seed=4), "running", 1)
     tired = add_job(sessions, store, make.png(seed=5), "queued", 1)
     with session_scope(sessions) as s:
@@ -107,7 +107,7 @@ def test_a_dead_workers_running_jobs_go_back_at_once_and_a_restarted_node_takes_
     from worker.heartbeat import Heartbeat
     from worker.reaper import Reaper
 
-    store = ImageStore(settings.storage_dir)
+    store = FolderImageStore(settings.storage_dir)
     client = redis.Redis.from_url(settings.broker_url)
     ids = {name: add_job(sessions, store, make.png(seed=10 + i), "running", 0)
            for i, name in enumerate(["live", "dead", "dead-tired", "restarted"])}
@@ -141,7 +141,7 @@ def test_reap_resends_the_jobs_own_task_and_leaves_a_job_whose_message_still_wai
 
     from shared.celeryconf import make_celery
 
-    store = ImageStore(settings.storage_dir)
+    store = FolderImageStore(settings.storage_dir)
     waiting = add_job(sessions, store, make.png(seed=30), "queued", 1)
     noop = add_job(sessions, store, make.png(seed=31), "running", 1)
     with session_scope(sessions) as s:

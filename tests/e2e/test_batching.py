@@ -6,7 +6,7 @@ import pytest
 
 from shared import jobs
 from shared.celeryconf import TASK_CLASSIFY
-from shared.storage import ImageStore
+from shared.storage import FolderImageStore
 from tests.e2e.test_worker import finished, submit
 from tests.helpers import images as make
 from tests.helpers.services import WorkerProcess
@@ -48,7 +48,7 @@ def test_an_undecodable_image_fails_alone_while_its_batch_succeeds(client, app, 
     from web.queue import enqueue
 
     garbage = make.truncated(make.jpeg(300, 200, seed=42), 0.3)
-    sha, _ = ImageStore(settings.storage_dir).put(garbage, "jpg")  # damaged on disk after upload
+    sha, _ = FolderImageStore(settings.storage_dir).store(garbage, "jpg")[:2]  # damaged on disk after upload
     with app.app_context():
         bad = jobs.create_job(db(), owner_id=None, sha256=sha, size=len(garbage), fmt="JPEG", width=300, height=200,
                               filename="damaged.jpg").id

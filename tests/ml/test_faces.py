@@ -4,13 +4,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.faces import FaceDetector
+from ml.faces import HaarDetector
 from shared.images import load_rgb
 
 
 @pytest.fixture(scope="module")
 def detector():
-    return FaceDetector()
+    return HaarDetector()
 
 
 def photos(real_data: Path, folder: str) -> list[Path]:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from ml.backbone import load_backbone
-from ml.faces import FaceDetector
+from ml.faces import HaarDetector
 from ml.heads import ImageNetDogHead
 from ml.imagenet import DOG_FIRST
 from ml.pipeline import Models, is_dog
@@ -25,7 +25,7 @@ def test_dog_rules():
 
 def test_real_weights_tell_dogs_humans_and_others(real_data, real_models):
     models = Models(load_backbone("mobilenet_v2", str(real_models / "mobilenet_v2_imagenet.keras")),
-                    ImageNetDogHead(), FaceDetector())
+                    ImageNetDogHead(), HaarDetector())
     picks = {
         "dogs": sorted((real_data / "dogs").rglob("imagenet__*"))[:8],
         "humans": sorted((real_data / "humans").glob("deepface__*"))[:6],

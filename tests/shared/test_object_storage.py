@@ -13,7 +13,7 @@ from sqlalchemy import update
 from shared import jobs
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.s3 import ModelDownloadError, S3ModelStore, make_client, split_url
-from shared.storage import ImageStore, open_image_store
+from shared.storage import FolderImageStore, open_image_store
 from shared.tables import Job
 from tests.helpers import images as make
 from worker.retention import expire
@@ -32,19 +32,19 @@ def database_url(tmp_path) -> str:
 @pytest.fixture(params=["folder", "s3"])
 def store(request, settings):
     if request.param == "folder":
-        return ImageStore(settings.storage_dir)
+        return FolderImageStore(settings.storage_dir)
     return open_image_store(request.getfixturevalue("s3_settings"))
 
 
 def test_the_folder_and_the_bucket_answer_alike(store):
     data = make.png(seed=7)
-    sha, _ = store.put(data, "png")
+    sha, _ = store.store(data, "png")[:2]
     assert store.exists(sha, "png") and store.read(sha, "png") == data
     opened = store.open(sha, "png")
     with opened.stream:
         assert opened.stream.read() == data and opened.size == len(data)
     assert abs((jobs.utcnow() - store.stored_at(sha, "png")).total_seconds()) < 120
-    assert store.put(data, "png")[0] == sha, "content-addressed: the same bytes, the same key"
+    assert store.store(data, "png")[0] == sha, "content-addressed: the same bytes, the same key"
     store.delete(sha, "png")
     assert not store.exists(sha, "png") and store.stored_at(sha, "png") is None
     with pytest.raises(FileNotFoundError):
@@ -53,7 +53,7 @@ def test_the_folder_and_the_bucket_answer_alike(store):
 
 def test_s3_keys_keep_the_content_addressed_layout(s3_settings):
     store = open_image_store(s3_settings)
-    sha, key = store.put(make.jpeg(seed=3), "jpg")
+    sha, key = store.store(make.jpeg(seed=3), "jpg")[:2]
     bucket, prefix = split_url(s3_settings.storage_url)
     assert key == f"dogbreed/images/{sha[:2]}/{sha}.jpg" and prefix == "dogbreed/"
     listed = make_client(s3_settings.s3_endpoint_url).list_objects_v2(Bucket=bucket)["Contents"]
@@ -89,7 +89,7 @@ def _image_of(settings, job_id: str) -> tuple[str, str]:
 
 
 def _old_job(sessions, store, data: bytes, days: int = 40) -> str:
-    sha, _ = store.put(data, "png")
+    sha, _ = store.store(data, "png")[:2]
     with session_scope(sessions) as s:
         job = jobs.create_job(s, owner_id=None, sha256=sha, size=len(data), fmt="PNG", width=8, height=8, filename=None)
         old = jobs.utcnow() - timedelta(days=days)
@@ -107,7 +107,7 @@ def test_gc_deletes_unused_objects_but_spares_one_stored_within_the_grace_period
     assert gone.jobs == 2 and store.exists(lonely, "png") and store.exists(reuploaded, "png")
     _old_job(sessions, store, make.png(seed=11))
     time.sleep(2.1)  # LastModified counts whole seconds, and gc keeps a second of margin for that
-    store.put(make.png(seed=12), "png")  # a new upload of the same bytes, its row not committed yet
+    store.store(make.png(seed=12), "png")  # a new upload of the same bytes, its row not committed yet
     with session_scope(sessions) as session:
         expire(session, store, 30, grace_s=1)
     assert not store.exists(lonely, "png")

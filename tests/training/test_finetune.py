@@ -101,7 +101,7 @@ def test_workers_serve_the_fine_tuned_whole_model(texture_data, make_config, tmp
     import keras
 
     from ml.backbone import load_backbone
-    from ml.faces import FaceDetector
+    from ml.faces import HaarDetector
     from ml.heads import FineTunedModel, load_trained_head
     from ml.pipeline import Models
     from ml.preprocess import to_input
@@ -116,7 +116,7 @@ def test_workers_serve_the_fine_tuned_whole_model(texture_data, make_config, tmp
     assert isinstance(head, FineTunedModel) and head.name == "fine-tuned:ft"
     photos = sorted(p for p in texture_data.rglob("*.png"))[:6] or sorted(p for p in texture_data.rglob("*.*"))[:6]
     images = [load_rgb(p.read_bytes(), 10**8) for p in photos]
-    results = classify(images, Models(backbone, head, FaceDetector()))
+    results = classify(images, Models(backbone, head, HaarDetector()))
     whole = keras.models.load_model(out / "model.keras", compile=False)
     batch = backbone.preprocess(np.stack([to_input(img, backbone.input_size) for img in images]))
     expected = np.asarray(whole(batch, training=False)).argmax(axis=1)

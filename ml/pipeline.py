@@ -1,11 +1,13 @@
 """The classification pipeline as pure functions: arrays in, dataclasses out; no session, no Celery.
 
-to_input (per image: resize) -> forward (per batch: ONE backbone pass + head) -> faces (per image)
--> interpret (per image: dog / human / neither, top-5, sentence). The worker runs these steps on
-its threads (worker/runtime.py); tests drive that same path.
+to_input (per image: resize) -> forward (per batch: ONE backbone pass + head) -> answer (per image:
+the dog rule, faces only when it says no dog, then dog / human / neither, top-5, sentence). The
+worker runs forward on its inference thread and answer on each task's thread (worker/runtime.py);
+`classify` chains the same steps for callers that hold the models themselves.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -15,6 +17,7 @@ from ml.backbone import Backbone
 from ml.faces import FaceDetector
 from ml.heads import Head
 from ml.imagenet import DOG_FIRST, DOG_LAST, imagenet_labels, top_k
+from ml.preprocess import to_input
 
 
 @dataclass
@@ -96,8 +99,17 @@ def _sentence(kind: str, breeds: list[dict[str, Any]], imagenet_top: list[dict[s
     return f"We found {faces} human faces and no dog. As a dog, this picture would be {_a(best['breed'])}."
 
 
-def interpret(faces: list[dict[str, int]], outputs: Outputs, models: Models) -> Result:
+def answer(image: np.ndarray, outputs: Outputs, models: Models,
+           full_size: tuple[int, int] | None = None) -> Result:
+    """The one path from a batch's outputs to a job's answer. Faces are looked for only where they can
+    change it (the dog rule said no dog); `full_size` maps their boxes to the original's pixels."""
     dog, score = is_dog(outputs.imagenet, models.dog_rule)
+    faces: list[dict[str, int]] = []
+    stages: dict[str, float] = {}
+    if not dog:
+        start = time.perf_counter()
+        faces = models.faces.detect(image, full_size)
+        stages["faces"] = round((time.perf_counter() - start) * 1000, 2)
     kind = "dog" if dog else ("human" if faces else "neither")
     labels = imagenet_labels()
     imagenet_top = [{"label": labels[i], "probability": round(float(outputs.imagenet[i]), 6)}
@@ -111,4 +123,14 @@ def interpret(faces: list[dict[str, int]], outputs: Outputs, models: Models) -> 
         faces=faces,
         imagenet_top=imagenet_top,
         model=models.describe(),
+        stages_ms=stages,
     )
+
+
+def classify(images: list[np.ndarray], models: Models) -> list[Result]:
+    """One forward pass for all the images, then each one's answer: the worker's steps in one call."""
+    outputs = forward(np.stack([to_input(image, models.backbone.input_size) for image in images]), models)
+    results = [answer(image, out, models) for image, out in zip(images, outputs)]
+    for result in results:
+        result.batch_size = len(images)
+    return results

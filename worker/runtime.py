@@ -1,8 +1,8 @@
 """What one worker process runs an image through: the model holder, the shared batch, the result writer.
 
 Built when the worker starts (Celery's worker_init; the threads pool never forks, so TensorFlow
-stays in one process). Task threads call `classify()`; one inference thread runs the batches.
-Faces are looked for only where they can change the answer: on images the backbone did not call a dog.
+stays in one process). Task threads call `classify()`; one inference thread runs the batches; the
+answer (faces only where the dog rule says no dog) is ml.pipeline.answer, on the task's thread.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ml.pipeline import Models, Outputs, Result, forward, interpret, is_dog
+from ml.pipeline import Models, Outputs, Result, answer, forward
 from ml.preprocess import to_input
 from shared.db import make_engine, make_sessionmaker
 from shared.settings import Settings
@@ -67,22 +67,18 @@ class Runtime:
         return [BatchShare(out, models, len(inputs), model_ms) for out in outputs]
 
     def classify(self, rgb: np.ndarray, full_size: tuple[int, int], announced: Announcement | None = None) -> Result:
-        """The shared batch first; then faces in this thread, only when the backbone saw no dog."""
+        """The shared batch first; then this image's answer in this thread."""
         models = self.holder.current()
         start = time.perf_counter()
         share: BatchShare = self.batcher.submit(to_input(rgb, models.backbone.input_size), announced).result(timeout=600)
         waited_ms = _ms_since(start)
-        stages = {"queue": round(max(0.0, waited_ms - share.model_ms), 2), "model": share.model_ms}
-        faces: list[dict[str, int]] = []
-        if not is_dog(share.outputs.imagenet, share.models.dog_rule)[0]:
-            start = time.perf_counter()
-            faces = share.models.faces.detect(rgb, full_size)
-            stages["faces"] = _ms_since(start)
-        result = interpret(faces, share.outputs, share.models)
-        result.batch_size, result.stages_ms = share.batch_size, stages
+        result = answer(rgb, share.outputs, share.models, full_size)
+        result.batch_size = share.batch_size
+        result.stages_ms = {"queue": round(max(0.0, waited_ms - share.model_ms), 2), "model": share.model_ms,
+                            **result.stages_ms}
         for stage in ("queue", "faces"):
-            if stage in stages:
-                metrics.STAGE_SECONDS.labels(stage).observe(stages[stage] / 1000)
+            if stage in result.stages_ms:
+                metrics.STAGE_SECONDS.labels(stage).observe(result.stages_ms[stage] / 1000)
         return result
 
     def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:

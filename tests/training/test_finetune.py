@@ -103,10 +103,9 @@ def test_workers_serve_the_fine_tuned_whole_model(texture_data, make_config, tmp
     from ml.backbone import load_backbone
     from ml.faces import HaarDetector
     from ml.heads import FineTunedModel, load_trained_head
-    from ml.pipeline import Models
+    from ml.pipeline import Models, classify
     from ml.preprocess import to_input
     from shared.images import load_rgb
-    from tests.helpers.pipeline import classify
     from training.train import train
 
     out = tmp_path / "ft"

@@ -1,4 +1,4 @@
-"""The worker's own path (announce -> decode -> shared batch -> faces -> interpret), without Celery:
+"""The worker's own path (announce -> decode -> shared batch -> answer), without Celery:
 answers do not depend on which images share a forward pass."""
 import threading
 

@@ -10,7 +10,15 @@ TASK_NOOP = "dogbreed.noop"
 TASK_WEBHOOK = "dogbreed.webhook"
 # A job row records its pipeline; this is the task that runs it (the reaper resends the same one).
 PIPELINE_TASKS = {"classify": TASK_CLASSIFY, "noop": TASK_NOOP}
+PIPELINES = tuple(PIPELINE_TASKS)
 JOB_TASKS = tuple(PIPELINE_TASKS.values())  # the tasks whose one argument is a job id
+
+
+
+def task_for(pipeline: str) -> str:
+    """The task that runs a job of this pipeline (rows from before pipelines were recorded: classify)."""
+    return PIPELINE_TASKS.get(pipeline, TASK_CLASSIFY)
+
 
 # Enqueue must not hang a web request when Redis is away: a few quick tries, then 503.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}

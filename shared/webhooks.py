@@ -2,21 +2,23 @@
 
 Web checks a callback_url at submit; the worker checks it again when it delivers (a name can
 resolve elsewhere by then). A job's end is noted on the session by shared.jobs; whoever commits
-that session hands the noted ids to `delivery` enqueuing (web for cancel, the worker for results).
+that session calls `announce_ended` (web after a cancel, the worker after every commit).
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import ipaddress
+import logging
 import socket
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from shared.jobs import ENDED_WITH_CALLBACK
 
+log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Dogbreed-Signature"
 MAX_URL_LENGTH = 2000
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -63,6 +65,16 @@ def check_callback_url(url: str, allow_private: bool) -> str:
 def ended_with_callback(session: Session) -> list[str]:
     """Ids of jobs with a callback_url that ended in the transaction just committed (taken once)."""
     return session.info.pop(ENDED_WITH_CALLBACK, [])
+
+
+def announce_ended(session: Session, enqueue: Callable[[str], None]) -> None:
+    """After a commit: enqueue the delivery of each job that ended in it with a callback_url. One that
+    cannot be sent stays `pending` on its row (the job's end is committed); the reaper sends it later."""
+    for job_id in ended_with_callback(session):
+        try:
+            enqueue(job_id)
+        except Exception as exc:  # the broker is away: nothing to undo
+            log.warning("webhook for job %s not enqueued: %s", job_id, exc)
 
 
 def forget_ended(session: Session) -> None:

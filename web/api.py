@@ -1,24 +1,22 @@
 """JSON API under /api/v1: submit, poll, cancel, history, albums."""
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request, url_for
 
 from shared import jobs
-from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP, TASK_WEBHOOK
+from shared.celeryconf import TASK_WEBHOOK
 from shared.tables import Batch, Job
-from shared.webhooks import ended_with_callback
+from shared.webhooks import announce_ended
 from web.access import get_batch_or_404, get_job_or_404
 from web.auth import auth_required, owner_id, owner_scope, require_user
 from web.database import db
 from web.errors import ApiError
-from web.queue import BrokerUnavailable, enqueue
+from web.queue import enqueue
 from web.submit import submit, submit_batch
 
-log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PER_PAGE = 100
 
@@ -81,15 +79,6 @@ def history_filters() -> jobs.Filters:
     return jobs.Filters(status=status, kind=kind, since=since, until=until)
 
 
-def announce_ended() -> None:
-    """Webhooks for jobs that ended in the transaction just committed (a cancel, here)."""
-    for job_id in ended_with_callback(db()):
-        try:
-            enqueue(TASK_WEBHOOK, job_id)
-        except BrokerUnavailable as exc:
-            log.warning("webhook for job %s not enqueued: %s", job_id, exc)
-
-
 def cancel_job(job: Job) -> Job:
     session = db()
     if not jobs.cancel(session, job.id):
@@ -97,7 +86,7 @@ def cancel_job(job: Job) -> Job:
         session.refresh(job)
         raise ApiError(409, "job_finished", f"Job {job.id} already ended ({job.status}); only queued or running jobs can be canceled.")
     session.commit()
-    announce_ended()
+    announce_ended(session, lambda job_id: enqueue(TASK_WEBHOOK, job_id))
     session.refresh(job)
     return job
 
@@ -130,22 +119,22 @@ def _auth() -> None:
 
 @bp.post("/jobs")
 def create_job():
-    submitted = submit(owner_id(), pipeline_task())
+    submitted = submit(owner_id(), pipeline_name())
     body = job_json(submitted.job)
     return jsonify(body), 200 if submitted.replayed else 202, {"Location": body["url"]}
 
 
-def pipeline_task() -> str:
+def pipeline_name() -> str:
     """`pipeline=noop` runs the queue and database path without the model (for `dogbreed bench`)."""
     pipeline = request.args.get("pipeline") or request.form.get("pipeline") or "classify"
     if pipeline == "classify":
-        return TASK_CLASSIFY
+        return pipeline
     if pipeline != "noop":
         raise ApiError(400, "bad_pipeline", "pipeline is 'classify' (the default) or 'noop'.")
     user = g.get("user")
     if auth_required() and not (user and user.is_admin):
         raise ApiError(403, "admin_only", "The no-op pipeline is for benchmarks by an admin.")
-    return TASK_NOOP
+    return pipeline
 
 
 @bp.get("/jobs/<job_id>")

@@ -1,4 +1,4 @@
-"""Accept jobs: validate, store the image, commit the rows, THEN enqueue their ids by task name."""
+"""Accept jobs: validate, store the image, commit the rows, THEN enqueue their ids by their pipeline's task."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +11,7 @@ from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from shared import jobs, logs
-from shared.celeryconf import PIPELINE_TASKS, TASK_CLASSIFY
+from shared.celeryconf import task_for
 from shared.stored import Stored
 from shared.tables import Batch, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
@@ -122,12 +122,12 @@ def _take_back_rows(added: list[Job], stored: list[tuple[Stored, str]], batch: B
     _take_back(stored)
 
 
-def _enqueue_all(task_name: str, added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None = None) -> None:
-    """Enqueue each id; when the broker is away, take back every row before raising."""
+def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None = None) -> None:
+    """Enqueue each id to its pipeline's task; when the broker is away, take back every row before raising."""
     session = db()
     try:
         for job in added:
-            enqueue(task_name, job.id)
+            enqueue(task_for(job.pipeline), job.id)
     except BrokerUnavailable:
         _take_back_rows(added, stored, batch)
         raise
@@ -139,11 +139,6 @@ def _enqueue_all(task_name: str, added: list[Job], stored: list[tuple[Stored, st
         log.info("job %s accepted (%s, %d bytes)", job.id, job.image_format, job.image_bytes)
 
 
-def _pipeline(task_name: str) -> str:
-    """What the job row records, so the reaper resends the same task."""
-    return next((pipeline for pipeline, task in PIPELINE_TASKS.items() if task == task_name), "classify")
-
-
 def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
     if hashlib.sha256(data).hexdigest() != earlier.image_sha256:
         raise ApiError(409, "idempotency_key_reused",
@@ -152,7 +147,7 @@ def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
     return Submitted(earlier, replayed=True)
 
 
-def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
+def submit(owner_id: int | None, pipeline: str = "classify") -> Submitted:
     """One image, one job. A repeated Idempotency-Key answers with the first job and costs nothing."""
     settings = current_app.config["SETTINGS"]
     session = db()
@@ -170,7 +165,7 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
     stored = _store([upload])
     try:
         with _admission(1, stored):
-            job = _add(upload, stored[0][0], owner_id, pipeline=_pipeline(task_name), idempotency_key=key,
+            job = _add(upload, stored[0][0], owner_id, pipeline=pipeline, idempotency_key=key,
                        callback_url=callback)
     except IntegrityError:
         # The same key arrived twice at once and the other request committed first.
@@ -180,7 +175,7 @@ def submit(owner_id: int | None, task_name: str = TASK_CLASSIFY) -> Submitted:
             raise
         return _replay(earlier, upload.data, key)
     logs.job_id_var.set(job.id)
-    _enqueue_all(task_name, [job], stored)
+    _enqueue_all([job], stored)
     return Submitted(job)
 
 
@@ -210,5 +205,5 @@ def submit_batch(owner_id: int | None) -> tuple[Batch, list[Job]]:
                 filename, error = upload
                 items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
         batch.items = items
-    _enqueue_all(TASK_CLASSIFY, added, stored, batch)
+    _enqueue_all(added, stored, batch)
     return batch, added

@@ -17,7 +17,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import job_metrics, jobs
-from shared.celeryconf import JOB_TASKS, PIPELINE_TASKS, TASK_CLASSIFY, TASK_WEBHOOK, make_celery
+from shared.celeryconf import JOB_TASKS, TASK_WEBHOOK, make_celery, task_for
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.redis_keys import alive_nodes
 from shared.settings import Settings
@@ -49,7 +49,7 @@ class Reaper:
         # Queued before the message goes: a worker that gets it at once must find the job claimable.
         jobs.requeue(session, job.id)
         session.commit()
-        self.celery.send_task(PIPELINE_TASKS.get(job.pipeline, TASK_CLASSIFY), args=[job.id], queue=self.settings.queue)
+        self.celery.send_task(task_for(job.pipeline), args=[job.id], queue=self.settings.queue)
         counts["requeued"] += 1
 
     def run_once(self) -> dict[str, int]:

@@ -5,7 +5,6 @@ import logging
 import time
 
 from celery import Celery
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from ml.backbone import ModelUnavailable
 from ml.faces import DECODE_MAX_SIDE
@@ -15,11 +14,10 @@ from shared.db import session_scope
 from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
 from shared.jobs import claim
 from worker.metrics import STAGE_SECONDS
+from worker.retry import PASSING_FAULTS, retry_options
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
-# Blips worth a retry with backoff; a statement the database refuses for good is not one (see result_writer).
-PASSING_FAULTS = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
 def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False) -> str:
@@ -59,26 +57,26 @@ def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False)
         return runtime.finish(job_id, error=error)
 
 
+RETRY_ON_PASSING_FAULTS = retry_options(first_s=1, max_s=30)  # 1, 2, 4 ... s: a blip is short
+
+
 def register(app: Celery, runtime: Runtime) -> None:
-    def run_or_retry(task, job_id: str, noop: bool) -> str:
-        try:
-            with logs.job_context(job_id, _request_id(task.request)):
-                status = run_job(runtime, job_id, task.request.hostname or "worker", noop=noop)
-                log.info("job %s: %s", job_id, status)
-                return status
-        except PASSING_FAULTS as exc:
-            countdown = min(2 ** task.request.retries, 30)
-            log.warning("job %s hit a passing fault (%s); retry in %ss", job_id, exc, countdown)
-            raise task.retry(exc=exc, countdown=countdown) from exc
+    def run(task, job_id: str, noop: bool) -> str:
+        with logs.job_context(job_id, _request_id(task.request)):
+            status = run_job(runtime, job_id, task.request.hostname or "worker", noop=noop)
+            log.info("job %s: %s", job_id, status)
+            return status
 
-    @app.task(name=TASK_CLASSIFY, bind=True, acks_late=True, max_retries=5, ignore_result=True)
+    @app.task(name=TASK_CLASSIFY, bind=True, acks_late=True, max_retries=5, ignore_result=True,
+              **RETRY_ON_PASSING_FAULTS)
     def classify(self, job_id: str) -> str:
-        return run_or_retry(self, job_id, noop=False)
+        return run(self, job_id, noop=False)
 
-    @app.task(name=TASK_NOOP, bind=True, acks_late=True, max_retries=5, ignore_result=True)
+    @app.task(name=TASK_NOOP, bind=True, acks_late=True, max_retries=5, ignore_result=True,
+              **RETRY_ON_PASSING_FAULTS)
     def noop(self, job_id: str) -> str:
         """The same queue and database path with no model: the pipeline's own overhead."""
-        return run_or_retry(self, job_id, noop=True)
+        return run(self, job_id, noop=True)
 
 
 def _request_id(request) -> str | None:

@@ -2,7 +2,8 @@
 
 When a session that ended jobs with a callback_url commits (the result writer, the reaper), their
 ids are enqueued here. Each attempt POSTs the job's JSON, signed with DOGBREED_WEBHOOK_SECRET, and
-is recorded on the row; failures and non-2xx answers retry with exponential backoff.
+is recorded on the row; failures and non-2xx answers (and database blips) retry through Celery's
+own backoff, with jitter (worker/retry.py).
 """
 from __future__ import annotations
 
@@ -19,9 +20,14 @@ from shared.celeryconf import PUBLISH_RETRY_POLICY, TASK_WEBHOOK
 from shared.db import session_scope
 from shared.settings import Settings
 from shared.tables import Job
+from worker.retry import retry_options
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 600
+
+
+class DeliveryFailed(Exception):
+    """This attempt did not reach a 2xx answer; the row says so, and Celery tries again later."""
 
 
 def post(url: str, body: bytes, secret: str, timeout_s: int) -> str | None:
@@ -38,20 +44,18 @@ def post(url: str, body: bytes, secret: str, timeout_s: int) -> str | None:
 
 
 def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
-    def enqueue_ended(session: Session) -> None:
-        for job_id in webhooks.ended_with_callback(session):
-            try:
-                app.send_task(TASK_WEBHOOK, args=[job_id], queue=settings.queue, retry=True,
-                              retry_policy=PUBLISH_RETRY_POLICY)
-            except Exception as exc:  # the job's end is committed; its webhook stays `pending` on the row
-                log.warning("webhook for job %s not enqueued: %s", job_id, exc)
+    def enqueue(job_id: str) -> None:
+        app.send_task(TASK_WEBHOOK, args=[job_id], queue=settings.queue, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
 
     # Every session of this worker process: the result writer's and the reaper's alike.
-    event.listen(Session, "after_commit", enqueue_ended)
+    event.listen(Session, "after_commit", lambda session: webhooks.announce_ended(session, enqueue))
     event.listen(Session, "after_rollback", webhooks.forget_ended)
 
-    @app.task(name=TASK_WEBHOOK, bind=True, acks_late=True, max_retries=None, ignore_result=True)
-    def deliver(self, job_id: str) -> str:
+    # Room for as many database blips as delivery attempts; past that the webhook stays `pending` on
+    # its row and the reaper sends it again.
+    @app.task(name=TASK_WEBHOOK, acks_late=True, max_retries=2 * settings.webhook_max_attempts,
+              ignore_result=True, **retry_options(settings.webhook_backoff_s, MAX_BACKOFF_S, also=(DeliveryFailed,)))
+    def deliver(job_id: str) -> str:
         with session_scope(sessions) as session:
             job = session.get(Job, job_id)
             if job is None or not job.callback_url or job.status not in jobs.FINISHED:
@@ -73,8 +77,7 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
         with session_scope(sessions) as session:
             session.execute(update(Job).where(Job.id == job_id).values(**values))
         if values["webhook_status"] == webhooks.PENDING:
-            countdown = min(settings.webhook_backoff_s * 2 ** (attempts - 1), MAX_BACKOFF_S)
-            log.info("webhook for job %s: attempt %d failed (%s); again in %ss", job_id, attempts, error, countdown)
-            raise self.retry(countdown=countdown)
+            log.info("webhook for job %s: attempt %d failed (%s)", job_id, attempts, error)
+            raise DeliveryFailed(error)
         log.info("webhook for job %s %s after %d attempt(s)", job_id, values["webhook_status"], attempts)
         return values["webhook_status"]

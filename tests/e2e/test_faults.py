@@ -198,3 +198,31 @@ def test_database_cut_off_answers_503_then_recovers(make_settings, database_url,
         assert submit(client, make.jpeg(seed=77))
     finally:
         proxy.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_worker_cut_off_from_the_database_retries_the_job_with_backoff_and_finishes_it(
+        make_settings, database_url, redis_url, queue_name, client_factory, tmp_path):
+    """The worker reaches the database through a proxy the test cuts: its claim fails, Celery retries
+    the task with backoff (its log says so), and once the database is back the job succeeds."""
+    from sqlalchemy.engine import make_url
+
+    real = make_url(database_url)
+    proxy = Proxy(real.host, real.port)
+    client = client_factory(make_settings(broker_url=redis_url, queue=queue_name))
+    proxied = real.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    log_path = tmp_path / "worker.log"
+    worker = WorkerProcess(make_settings(broker_url=redis_url, queue=queue_name, database_url=proxied), log_path)
+    worker.start()
+    try:
+        proxy.cut()
+        job_id = submit(client, make.jpeg(seed=41))
+        wait_for(lambda: "Retry in" in log_path.read_text(errors="replace"), 60, 0.2, "the worker to retry the job")
+        assert client.get(f"/api/v1/jobs/{job_id}").json["status"] == "queued", "a failed claim leaves the job queued"
+        proxy.restore()
+        job = finished(client, job_id, timeout_s=90)
+    finally:
+        worker.stop()
+        proxy.close()
+    assert job["status"] == "succeeded" and job["result"]["kind"] in ("dog", "human", "neither")
+    assert job["attempts"] == 1, "the attempts the database never saw are not counted"

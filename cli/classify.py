@@ -37,7 +37,7 @@ class Entry:
     path: str
     job: dict[str, Any] | None = None
     error: dict[str, str] | None = None
-    batch_url: str | None = None
+    album_url: str | None = None
 
     @property
     def ended(self) -> bool:
@@ -88,10 +88,10 @@ def send(client: Client, singles: list[Path], folders: list[list[Path]], album_s
     for files in folders:
         for start in range(0, len(files), album_size):
             chunk = files[start:start + album_size]
-            batch = client.submit_batch([(p.name, p.read_bytes()) for p in chunk])
-            for path, item in zip(chunk, batch["jobs"]):
+            album = client.submit_album([(p.name, p.read_bytes()) for p in chunk])
+            for path, item in zip(chunk, album["jobs"]):
                 if "status" in item:
-                    entries.append(Entry(str(path), job=item, batch_url=batch["url"]))
+                    entries.append(Entry(str(path), job=item, album_url=album["url"]))
                 else:
                     entries.append(Entry(str(path), error=item["error"]))
     return entries
@@ -115,10 +115,10 @@ def wait(client: Client, entries: list[Entry], timeout_s: float) -> None:
             for entry in entries:
                 if entry.ended:
                     continue
-                if entry.batch_url:
-                    if entry.batch_url not in albums:
-                        albums[entry.batch_url] = {j["id"]: j for j in client.batch(entry.batch_url)["jobs"] if "id" in j}
-                    entry.job = albums[entry.batch_url].get(entry.job["id"], entry.job)
+                if entry.album_url:
+                    if entry.album_url not in albums:
+                        albums[entry.album_url] = {j["id"]: j for j in client.album(entry.album_url)["jobs"] if "id" in j}
+                    entry.job = albums[entry.album_url].get(entry.job["id"], entry.job)
                 else:
                     entry.job = client.job(entry.job)
             bar.update(sum(e.ended for e in entries) - before)

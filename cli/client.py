@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import requests
 
 Job = dict[str, Any]
-Batch = dict[str, Any]
+Album = dict[str, Any]
 ENDED = ("succeeded", "failed", "canceled")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 
@@ -110,19 +110,19 @@ class Client:
         raise AssertionError("unreachable")
 
     # ---- albums -----------------------------------------------------------------------------
-    def submit_batch(self, files: list[tuple[str, bytes]], callback_url: str | None = None) -> Batch:
+    def submit_album(self, files: list[tuple[str, bytes]], callback_url: str | None = None) -> Album:
         data = {"callback_url": callback_url} if callback_url else {}
         return self._call("POST", "/api/v1/batches", (202,), files=[("image", f) for f in files], data=data,
                           timeout=300).json()
 
-    def batch(self, batch: Batch | str) -> Batch:
-        return self._call("GET", _url(batch, "/api/v1/batches/"), (200,), timeout=30).json()
+    def album(self, album: Album | str) -> Album:
+        return self._call("GET", _url(album, "/api/v1/batches/"), (200,), timeout=30).json()
 
-    def wait_batch(self, batch: Batch | str, poll: Poll = Poll(max_s=2.0),
-                   progress: Callable[[Batch], None] | None = None) -> Batch:
+    def wait_album(self, album: Album | str, poll: Poll = Poll(max_s=2.0),
+                   progress: Callable[[Album], None] | None = None) -> Album:
         deadline = time.monotonic() + self.timeout_s
         for interval in poll.intervals():
-            found = self.batch(batch)
+            found = self.album(album)
             if progress:
                 progress(found)
             if found["summary"]["done"]:

@@ -39,10 +39,10 @@ def iso(value: datetime | None) -> str | None:
 
 def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int, fmt: str,
                width: int, height: int, filename: str | None, pipeline: str = "classify",
-               batch_id: str | None = None, idempotency_key: str | None = None, callback_url: str | None = None) -> Job:
+               album_id: str | None = None, idempotency_key: str | None = None, callback_url: str | None = None) -> Job:
     job = Job(owner_id=owner_id, status=QUEUED, image_sha256=sha256, image_bytes=size, image_format=fmt,
               image_width=width, image_height=height, original_filename=(filename or "")[:255] or None,
-              pipeline=pipeline, batch_id=batch_id, idempotency_key=idempotency_key, callback_url=callback_url,
+              pipeline=pipeline, album_id=album_id, idempotency_key=idempotency_key, callback_url=callback_url,
               webhook_status="pending" if callback_url else None)
     session.add(job)
     session.flush()
@@ -53,7 +53,7 @@ def mark_enqueued(session: Session, job_id: str) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()))
 
 
-def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job | None:
+def claim(session: Session, job_id: str, node: str, max_attempts: int) -> Job | None:
     """Move a job to running and count the attempt; None when it is finished or gone.
 
     A job running on another node is left alone: a duplicate message must not run it twice while
@@ -64,7 +64,7 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job 
     job = session.get(Job, job_id)
     if job is None or job.status in FINISHED:
         return None
-    if job.status == RUNNING and job.worker != worker[:200]:
+    if job.status == RUNNING and job.node != node[:200]:
         return None
     if job.attempts >= max_attempts:
         give_up(session, job_id, job.attempts)
@@ -72,7 +72,7 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> Job 
     moved = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)), Job.attempts == job.attempts)
-        .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, worker=worker[:200])
+        .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node[:200])
     ).rowcount
     if not moved:
         return None
@@ -165,7 +165,7 @@ def running_jobs(session: Session, limit: int = 500) -> list[Job]:
 
 def orphans_of(session: Session, node: str, started_before: datetime) -> list[Job]:
     """Jobs a node was running before it (re)started: that process is gone, so nothing runs them."""
-    stmt = select(Job).where(Job.status == RUNNING, Job.worker == node[:200], Job.started_at < started_before)
+    stmt = select(Job).where(Job.status == RUNNING, Job.node == node[:200], Job.started_at < started_before)
     return list(session.scalars(stmt))
 
 
@@ -249,8 +249,8 @@ def release_stale_key(session: Session, owner_id: int | None, key: str, within_s
                     .values(idempotency_key=None).execution_options(synchronize_session=False))
 
 
-def batch_jobs(session: Session, batch_id: str) -> dict[str, Job]:
-    return {job.id: job for job in session.scalars(select(Job).where(Job.batch_id == batch_id))}
+def album_jobs(session: Session, album_id: str) -> dict[str, Job]:
+    return {job.id: job for job in session.scalars(select(Job).where(Job.album_id == album_id))}
 
 
 def webhook_dict(job: Job) -> dict[str, Any] | None:
@@ -265,7 +265,7 @@ def to_dict(job: Job) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": job.id,
         "status": job.status,
-        "batch_id": job.batch_id,
+        "batch_id": job.album_id,  # the API's v1 name
         "created_at": iso(job.created_at),
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),

@@ -65,7 +65,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    worker: Mapped[str | None] = mapped_column(String(200))
+    node: Mapped[str | None] = mapped_column(String(200))  # the worker process that ran it last
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     original_filename: Mapped[str | None] = mapped_column(String(255))
@@ -76,7 +76,7 @@ class Job(Base):
     image_height: Mapped[int] = mapped_column(Integer)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     result_kind: Mapped[str | None] = mapped_column(String(16))  # dog / human / neither, for history filters
-    batch_id: Mapped[str | None] = mapped_column(ForeignKey("batches.id", ondelete="SET NULL"))
+    album_id: Mapped[str | None] = mapped_column(ForeignKey("albums.id", ondelete="SET NULL"))
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
     callback_url: Mapped[str | None] = mapped_column(String(2000))
     webhook_status: Mapped[str | None] = mapped_column(String(16))  # pending / delivered / failed
@@ -85,7 +85,7 @@ class Job(Base):
 
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
-        Index("ix_jobs_batch", "batch_id"),
+        Index("ix_jobs_album", "album_id"),
         Index("ix_jobs_webhook_status", "webhook_status"),  # the reaper looks for pending deliveries
         # One live key per owner: a concurrent retry loses at commit and answers with the winner.
         Index("uq_jobs_owner_idempotency_key", "owner_id", "idempotency_key", unique=True),
@@ -95,10 +95,11 @@ class Job(Base):
     )
 
 
-class Batch(Base):
-    """An album sent in one request; `items` keeps the files in order, each a job id or its error."""
+class Album(Base):
+    """Many uploads sent in one request; `items` keeps the files in order, each a job id or its error.
+    (The API's v1 names for it are /api/v1/batches and batch_id.)"""
 
-    __tablename__ = "batches"
+    __tablename__ = "albums"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_job_id)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

@@ -55,3 +55,39 @@ def test_jobs_that_succeeded_before_0002_get_their_kind_for_the_history_filter(t
         kinds = dict(conn.execute(text("SELECT id, result_kind FROM jobs ORDER BY id")).all())
     engine.dispose()
     assert kinds == {"a": "dog", "b": "human", "c": None}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'm.db'}"
+    return request.getfixturevalue("empty_postgres_url")
+
+
+def test_0004_renames_batches_to_albums_and_worker_to_node_keeping_the_rows_and_back(empty_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    migrate.upgrade(empty_url, "0003")
+    engine = make_engine(empty_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO batches (id, created_at, items) VALUES ('al', '2026-01-01 00:00:00', '[]')"))
+        conn.execute(text("INSERT INTO jobs (id, status, created_at, attempts, image_sha256, image_bytes, image_format, "
+                          "image_width, image_height, batch_id, worker, pipeline) VALUES ('j', 'succeeded', "
+                          "'2026-01-01 00:00:00', 1, 'x', 1, 'PNG', 1, 1, 'al', 'node-1@host', 'classify')"))
+    migrate.upgrade(empty_url)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT album_id, node FROM jobs")).one() == ("al", "node-1@host")
+        assert conn.execute(text("SELECT id FROM albums")).scalars().all() == ["al"]
+        conn.execute(text("DELETE FROM albums"))  # the foreign key follows the table: the job keeps its row
+        assert conn.execute(text("SELECT album_id FROM jobs")).scalar() is None
+    engine.dispose()
+    _assert_no_drift(empty_url)
+    command.downgrade(migrate.alembic_config(empty_url), "0003")
+    engine = make_engine(empty_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT worker FROM jobs")).scalar() == "node-1@host"
+        assert "batches" in inspect(conn).get_table_names() and "albums" not in inspect(conn).get_table_names()
+    engine.dispose()
+    migrate.upgrade(empty_url)
+    _assert_no_drift(empty_url)

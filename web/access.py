@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from shared.tables import Batch, Job
+from shared.tables import Album, Job
 from web.auth import owner_scope
 from web.database import db
 from web.errors import ApiError
 
-Owned = TypeVar("Owned", Job, Batch)
+Owned = TypeVar("Owned", Job, Album)
 
 
 def _owned_or_404(table: type[Owned], item_id: str, code: str, noun: str) -> Owned:
@@ -24,5 +24,5 @@ def get_job_or_404(job_id: str) -> Job:
     return _owned_or_404(Job, job_id, "job_not_found", "job")
 
 
-def get_batch_or_404(batch_id: str) -> Batch:
-    return _owned_or_404(Batch, batch_id, "batch_not_found", "album")
+def get_album_or_404(album_id: str) -> Album:
+    return _owned_or_404(Album, album_id, "batch_not_found", "album")  # the code keeps the API's v1 name

@@ -8,14 +8,14 @@ from flask import Blueprint, g, jsonify, request, url_for
 
 from shared import jobs
 from shared.celeryconf import TASK_WEBHOOK
-from shared.tables import Batch, Job
+from shared.tables import Album, Job
 from shared.webhooks import announce_ended
-from web.access import get_batch_or_404, get_job_or_404
+from web.access import get_album_or_404, get_job_or_404
 from web.auth import auth_required, owner_id, owner_scope, require_user
 from web.database import db
 from web.errors import ApiError
 from web.queue import enqueue
-from web.submit import submit, submit_batch
+from web.submit import submit, submit_album
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PER_PAGE = 100
@@ -91,11 +91,11 @@ def cancel_job(job: Job) -> Job:
     return job
 
 
-def batch_json(batch: Batch) -> dict[str, Any]:
-    found = jobs.batch_jobs(db(), batch.id)
+def album_json(album: Album) -> dict[str, Any]:
+    found = jobs.album_jobs(db(), album.id)
     items: list[dict[str, Any]] = []
     summary = {status: 0 for status in jobs.STATUSES} | {"rejected": 0}
-    for item in batch.items:
+    for item in album.items:
         job = found.get(item.get("job_id", ""))
         if job is not None:
             items.append(job_json(job))
@@ -106,9 +106,9 @@ def batch_json(batch: Batch) -> dict[str, Any]:
         # else: the job expired (retention) and is no longer listed
     summary["total"] = len(items)
     summary["done"] = not any(summary[status] for status in jobs.UNFINISHED)
-    return {"id": batch.id, "created_at": jobs.iso(batch.created_at),
-            "url": url_for("api.get_batch", batch_id=batch.id, _external=True),
-            "page_url": url_for("pages.batch_page", batch_id=batch.id, _external=True),
+    return {"id": album.id, "created_at": jobs.iso(album.created_at),
+            "url": url_for("api.get_album", batch_id=album.id, _external=True),
+            "page_url": url_for("pages.album_page", album_id=album.id, _external=True),
             "summary": summary, "jobs": items}
 
 
@@ -160,13 +160,13 @@ def list_jobs():
     )
 
 
-@bp.post("/batches")
-def create_batch():
-    batch, _ = submit_batch(owner_id())
-    body = batch_json(batch)
+@bp.post("/batches")  # /batches and batch_id: the API's v1 names for albums
+def create_album():
+    album, _ = submit_album(owner_id())
+    body = album_json(album)
     return jsonify(body), 202, {"Location": body["url"]}
 
 
 @bp.get("/batches/<batch_id>")
-def get_batch(batch_id: str):
-    return jsonify(batch_json(get_batch_or_404(batch_id)))
+def get_album(batch_id: str):
+    return jsonify(album_json(get_album_or_404(batch_id)))

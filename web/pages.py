@@ -5,12 +5,12 @@ from flask import Blueprint, current_app, make_response, redirect, render_templa
 
 from shared import jobs
 from shared.images import ALLOWED_FORMATS, MIME_TYPES, ImageError
-from web.access import get_batch_or_404, get_job_or_404
-from web.api import batch_json, cancel_job, filter_args, history_filters, page_args
+from web.access import get_album_or_404, get_job_or_404
+from web.api import album_json, cancel_job, filter_args, history_filters, page_args
 from web.auth import owner_id, owner_scope, require_user
 from web.database import db
 from web.errors import ApiError
-from web.submit import submit, submit_batch
+from web.submit import submit, submit_album
 from web.uploads import FIELD
 
 bp = Blueprint("pages", __name__)
@@ -30,8 +30,8 @@ def index():
 def upload():
     try:
         if len(request.files.getlist(FIELD)) > 1:
-            batch, _ = submit_batch(owner_id())
-            return redirect(url_for("pages.batch_page", batch_id=batch.id), code=303)
+            album, _ = submit_album(owner_id())
+            return redirect(url_for("pages.album_page", album_id=album.id), code=303)
         job = submit(owner_id()).job
     except (ApiError, ImageError) as exc:
         status = getattr(exc, "status", 400)
@@ -39,10 +39,10 @@ def upload():
     return redirect(url_for("pages.job_page", job_id=job.id), code=303)
 
 
-@bp.get("/batches/<batch_id>")
-def batch_page(batch_id: str):
-    batch = get_batch_or_404(batch_id)
-    return render_template("batch.html", batch=batch, batch_data=batch_json(batch))
+@bp.get("/batches/<album_id>")  # the path keeps the API's v1 name
+def album_page(album_id: str):
+    album = get_album_or_404(album_id)
+    return render_template("album.html", album=album, album_data=album_json(album))
 
 
 @bp.post("/jobs/<job_id>/cancel")

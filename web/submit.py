@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from shared import jobs, logs
 from shared.celeryconf import task_for
 from shared.stored import Stored
-from shared.tables import Batch, Job
+from shared.tables import Album, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
 from web.database import db
 from web.errors import ApiError
@@ -111,25 +111,25 @@ def _admission(wanted: int, stored: list[tuple[Stored, str]]) -> Iterator[None]:
         raise
 
 
-def _take_back_rows(added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None) -> None:
+def _take_back_rows(added: list[Job], stored: list[tuple[Stored, str]], album: Album | None) -> None:
     """Not accepted after all: the rows (and the images nobody else uses) go."""
     session = db()
     for job in added:
         session.delete(job)
-    if batch is not None:
-        session.delete(batch)
+    if album is not None:
+        session.delete(album)
     session.commit()
     _take_back(stored)
 
 
-def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], batch: Batch | None = None) -> None:
+def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], album: Album | None = None) -> None:
     """Enqueue each id to its pipeline's task; when the broker is away, take back every row before raising."""
     session = db()
     try:
         for job in added:
             enqueue(task_for(job.pipeline), job.id)
     except BrokerUnavailable:
-        _take_back_rows(added, stored, batch)
+        _take_back_rows(added, stored, album)
         raise
     for job in added:
         jobs.mark_enqueued(session, job.id)
@@ -179,7 +179,7 @@ def submit(owner_id: int | None, pipeline: str = "classify") -> Submitted:
     return Submitted(job)
 
 
-def submit_batch(owner_id: int | None) -> tuple[Batch, list[Job]]:
+def submit_album(owner_id: int | None) -> tuple[Album, list[Job]]:
     """An album: every good file becomes a job; a bad one keeps its place with its error."""
     settings = current_app.config["SETTINGS"]
     check_submission()
@@ -192,18 +192,18 @@ def submit_batch(owner_id: int | None) -> tuple[Batch, list[Job]]:
     session = db()
     added: list[Job] = []
     with _admission(len(good), stored):
-        batch = Batch(owner_id=owner_id, items=[])
-        session.add(batch)
+        album = Album(owner_id=owner_id, items=[])
+        session.add(album)
         session.flush()
         items: list[dict[str, Any]] = []
         for upload in uploads:
             if isinstance(upload, Upload):
-                job = _add(upload, next(images)[0], owner_id, batch_id=batch.id, callback_url=callback)
+                job = _add(upload, next(images)[0], owner_id, album_id=album.id, callback_url=callback)
                 added.append(job)
                 items.append({"job_id": job.id})
             else:
                 filename, error = upload
                 items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
-        batch.items = items
-    _enqueue_all(added, stored, batch)
-    return batch, added
+        album.items = items
+    _enqueue_all(added, stored, album)
+    return album, added

@@ -17,7 +17,7 @@ FORM_OVERHEAD = 64 * 1024  # room per file for the multipart headers and the oth
 def body_limit(max_upload_bytes: int, files: int = 1) -> int:
     """The largest request body worth reading: anything above is refused (413) before it is read."""
     return (max_upload_bytes + FORM_OVERHEAD) * files
-ALBUM_ENDPOINTS = ("api.create_batch", "pages.upload")
+ALBUM_ENDPOINTS = ("api.create_album", "pages.upload")
 
 
 @dataclass

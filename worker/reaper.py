@@ -88,7 +88,7 @@ class Reaper:
                 return counts
             alive = alive_nodes(self.redis, queue)
             for job in running:
-                if job.worker not in alive:
+                if job.node not in alive:
                     self._resend(session, job, counts)
             dead = suspects - alive
             for node in dead:

@@ -20,14 +20,14 @@ from worker.runtime import Runtime
 log = logging.getLogger(__name__)
 
 
-def run_job(runtime: Runtime, job_id: str, worker_name: str, noop: bool = False) -> str:
+def run_job(runtime: Runtime, job_id: str, node: str, noop: bool = False) -> str:
     """Run one job to its end; returns the status it ended in ('skipped' when already finished).
 
     Passing faults (database or broker blips) propagate, so the task can retry with backoff.
     """
     with runtime.announce(image_coming=not noop) as announced:  # the batch being gathered may wait for it
         with session_scope(runtime.sessions) as session:
-            job = claim(session, job_id, worker_name, runtime.settings.max_attempts)
+            job = claim(session, job_id, node, runtime.settings.max_attempts)
             if job is None:
                 return "skipped"
             sha, fmt, size = job.image_sha256, job.image_format, (job.image_width, job.image_height)

@@ -35,9 +35,9 @@ def test_client_submits_waits_cancels_and_sends_albums(api, worker):
     with pytest.raises(ServiceError) as refused:
         api.cancel(done)
     assert refused.value.status == 409 and refused.value.code == "job_finished"
-    batch = api.submit_batch([("a.jpg", make.jpeg(seed=2)), ("b.txt", b"text")])
+    album = api.submit_album([("a.jpg", make.jpeg(seed=2)), ("b.txt", b"text")])
     seen = []
-    finished = api.wait_batch(batch, progress=seen.append)
+    finished = api.wait_album(album, progress=seen.append)
     assert finished["summary"]["succeeded"] == 1 and finished["summary"]["rejected"] == 1 and seen
 
 

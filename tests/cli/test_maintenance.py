@@ -115,7 +115,7 @@ def test_a_dead_workers_running_jobs_go_back_at_once_and_a_restarted_node_takes_
     with session_scope(sessions) as s:
         for name, job_id in ids.items():
             s.execute(update(Job).where(Job.id == job_id).values(
-                worker=nodes[name], attempts=settings.max_attempts if name == "dead-tired" else 1))
+                node=nodes[name], attempts=settings.max_attempts if name == "dead-tired" else 1))
     beats = [Heartbeat(client, settings.queue, node, 30) for node in ("live@h", "again@h")]
     for beat in beats:
         beat.beat()

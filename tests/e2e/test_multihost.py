@@ -141,7 +141,7 @@ def test_jobs_and_a_published_model_reach_workers_on_two_other_hosts(lab):
         print(f"\nhosts: services {services}, web {web_address}; workers answering: {nodes}")
 
         first = client("wait-jobs", *client("submit", url, str(JOBS))["ids"])["jobs"]
-        spread = Counter(job["worker"] for job in first)
+        spread = Counter(job["node"] for job in first)
         print(f"{JOBS} jobs before publishing: {dict(Counter(j['status'] for j in first))}, by worker {dict(spread)}")
         assert all(job["status"] == "succeeded" for job in first), first
         assert set(spread) == {"cpu@worker-a", "cpu@worker-b"}, f"not spread over both workers: {spread}"
@@ -160,14 +160,14 @@ def test_jobs_and_a_published_model_reach_workers_on_two_other_hosts(lab):
         second, deadline_rounds = [], 6
         seen: Counter = Counter()
         for _ in range(deadline_rounds):  # workers switch within a second; jobs sent meanwhile may still say None
-            batch = client("wait-jobs", *client("submit", url, str(JOBS))["ids"])["jobs"]
-            second = [j for j in batch if j["model_version"] == "lab-v1"]
-            seen = Counter(j["worker"] for j in second)
+            wave = client("wait-jobs", *client("submit", url, str(JOBS))["ids"])["jobs"]
+            second = [j for j in wave if j["model_version"] == "lab-v1"]
+            seen = Counter(j["node"] for j in second)
             if set(seen) == {"cpu@worker-a", "cpu@worker-b"}:
                 break
         print(f"{JOBS} jobs after activating lab-v1: answered with lab-v1 by {dict(seen)}")
         assert set(seen) == {"cpu@worker-a", "cpu@worker-b"}, "both workers answer with the published model"
-        assert all(job["status"] == "succeeded" for job in batch), batch
+        assert all(job["status"] == "succeeded" for job in wave), wave
 
         for host in ("worker-a", "worker-b"):
             var = root / host / "var"

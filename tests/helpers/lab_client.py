@@ -75,11 +75,11 @@ def wait_jobs(*ids: str) -> dict:
 
     def ended():
         with session_scope(sessions) as session:
-            rows = list(session.execute(select(Job.id, Job.status, Job.worker, Job.result, Job.error_message)
+            rows = list(session.execute(select(Job.id, Job.status, Job.node, Job.result, Job.error_message)
                                         .where(Job.id.in_(ids))))
         if len(rows) < len(ids) or any(r.status not in ("succeeded", "failed") for r in rows):
             return None
-        return [{"id": r.id, "status": r.status, "worker": r.worker, "error": r.error_message,
+        return [{"id": r.id, "status": r.status, "node": r.node, "error": r.error_message,
                  "model_version": (r.result or {}).get("model", {}).get("model_version")} for r in rows]
 
     return {"jobs": _retry(ended, 240, f"{len(ids)} jobs to end")}

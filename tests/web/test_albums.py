@@ -25,7 +25,7 @@ def test_an_album_makes_one_job_per_good_file_and_keeps_the_order(client, app, s
     assert len(job_rows(app)) == 2 and len(queued_messages(settings)) == 2
 
 
-def test_get_batch_shows_jobs_and_summary_as_they_end(client, app):
+def test_get_album_shows_jobs_and_summary_as_they_end(client, app):
     body = post_album(client, [(make.jpeg(seed=i), f"{i}.jpg") for i in range(3)]).json
     for job in body["jobs"]:
         assert client.delete(job["url"]).status_code == 200
@@ -53,7 +53,7 @@ def test_an_album_may_be_bigger_than_one_upload(make_settings, redis_url, queue_
     assert response.status_code == 202 and response.json["summary"]["queued"] == 2
 
 
-def test_unknown_batch_is_a_json_404(client):
+def test_unknown_album_is_a_json_404(client):
     response = client.get("/api/v1/batches/nope")
     assert response.status_code == 404 and response.json["error"]["code"] == "batch_not_found"
 
@@ -66,6 +66,6 @@ def test_the_upload_form_takes_several_files_and_shows_the_album(client):
                            content_type="multipart/form-data")
     assert response.status_code == 303 and "/batches/" in response.headers["Location"]
     page = client.get(response.headers["Location"]).data.decode()
-    assert "batch.js" in page and 'aria-live="polite"' in page and page.count('"status": "queued"') == 2
+    assert "album.js" in page and 'aria-live="polite"' in page and page.count('"status": "queued"') == 2
     form = client.get("/").data.decode()
     assert "multiple" in form and "upload.js" in form

@@ -26,14 +26,14 @@
     return li;
   }
 
-  function render(batch) {
-    grid.replaceChildren(...batch.jobs.map(card));
-    const s = batch.summary;
+  function render(album) {
+    grid.replaceChildren(...album.jobs.map(card));
+    const s = album.summary;
     const finished = s.succeeded + s.failed + s.canceled + s.rejected;
     summary.textContent = finished + " of " + s.total + " done" + (s.done ? "" : "…");
   }
 
-  const initial = JSON.parse(document.getElementById("batch-data").textContent);
+  const initial = JSON.parse(document.getElementById("album-data").textContent);
   render(initial);
-  if (!initial.summary.done) window.pollUntil(api, render, (batch) => batch.summary.done);
+  if (!initial.summary.done) window.pollUntil(api, render, (album) => album.summary.done);
 })();

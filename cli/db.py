@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 import migrations
+from shared.db import redact
 from shared.settings import Settings
 
 
@@ -23,16 +24,6 @@ def run(args: argparse.Namespace) -> int:
     upgrade(settings.database_url, args.revision)
     print(f"database is at {args.revision}: {redact(settings.database_url)}")
     return 0
-
-
-def redact(url: str) -> str:
-    """Hide a password in a database or broker URL before printing it."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1]
 
 
 def alembic_config(database_url: str) -> Config:

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not isinstance(exc, (OperationalError, ProgrammingError)):
             raise
-        from cli.db import redact
+        from shared.db import redact
         from shared.settings import Settings
 
         url = redact(Settings.from_env().database_url)

@@ -58,10 +58,11 @@ def _local_login(settings: Settings) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from cli import broker as brokers
-    from cli.db import redact, upgrade
+    from cli.db import upgrade
     from cli.private_files import private_dir, secret_key
     from cli.services import flower_service, fresh_metrics_dir, web_service, worker_services
     from cli.supervise import Supervisor
+    from shared.db import redact
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = Settings.from_env()

@@ -13,6 +13,8 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
+from ml.yunet import FaceModelUnavailable, YuNetDetector, resolve_model
+
 CASCADE = "haarcascade_frontalface_alt.xml"
 DECODE_MAX_SIDE = 640  # the largest copy any detector looks at: images are decoded no larger for it
 log = logging.getLogger(__name__)
@@ -66,8 +68,6 @@ def load_face_detector(kind: str, model_path: str | None, model_dir: Path,
     file can be neither found nor downloaded."""
     if kind == "haar":
         return HaarDetector()
-    from ml.yunet import FaceModelUnavailable, YuNetDetector, resolve_model
-
     try:
         return YuNetDetector(resolve_model(model_path, model_dir, download))
     except FaceModelUnavailable as exc:

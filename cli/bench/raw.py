@@ -6,6 +6,7 @@ TensorFlow and OpenCV load only when a measurement runs.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +29,6 @@ class RawFigures:
 
 
 def device_name() -> str:
-    import os
-
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")

@@ -137,7 +137,8 @@ def _other_format(data: bytes) -> str | None:
 
 
 def _format(img: Image.Image) -> str:
-    return SAME_AS.get(img.format, img.format)
+    fmt = img.format or ""  # None (an image not read from a file) is no format we accept
+    return SAME_AS.get(fmt, fmt)
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:

@@ -53,6 +53,8 @@ UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
 
 def _job_of(raw: bytes | str | None, queue: str | None, task_names: tuple[str, ...]) -> str | None:
     """The job id a kombu message carries, or None when it is not one of our tasks (of `queue`)."""
+    if raw is None:  # hmget's answer for a message acked since its tag was listed
+        return None
     try:
         data = json.loads(raw)
         message, routing_key = (data[0], data[2]) if isinstance(data, list) else (data, None)

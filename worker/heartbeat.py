@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from typing import cast
 
 import redis
 
@@ -79,9 +80,10 @@ def messages_in_broker(client: redis.Redis, queue: str, task_names: tuple[str, .
     waiting = {_job_of(raw, None, task_names) for raw in client.lrange(queue, 0, -1)}
     delivered: set[str | None] = set()
     if delivered_within_s > 0:
-        tags = client.zrangebyscore(UNACKED_INDEX_KEY, time.time() - delivered_within_s, "+inf")
+        # without withscores the reply is the members alone; redis-py types it as any of its shapes
+        tags = cast("list[bytes]", client.zrangebyscore(UNACKED_INDEX_KEY, time.time() - delivered_within_s, "+inf"))
         delivered = {_job_of(raw, queue, task_names) for raw in client.hmget(UNACKED_KEY, tags)} if tags else set()
-    return (waiting | delivered) - {None}
+    return {job_id for job_id in waiting | delivered if job_id is not None}
 
 
 def known_nodes(client: redis.Redis, queue: str) -> set[str]:

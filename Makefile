@@ -31,8 +31,9 @@ bench: $(STAMP)  ## the benchmarks in bench/, each printing ratios against a sam
 	$(BIN)/python bench/train_cache.py
 	$(BIN)/python bench/e2e_vs_raw.py --backbone efficientnet_lite2 --weights imagenet --batch 16 --jobs 160
 
-lint: $(STAMP)  ## ruff (installed by the dev extra)
+lint: $(STAMP)  ## ruff, then mypy over shared/ web/ worker/ ml/ (both installed by the dev extra; config in pyproject.toml)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

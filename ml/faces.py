@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import cv2
+import cv2.data  # the Haar cascades bundled in the wheel (opencv's stubs leave the submodule out)
 import numpy as np
 
 from ml.yunet import FaceModelUnavailable, YuNetDetector, resolve_model

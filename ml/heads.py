@@ -13,9 +13,12 @@ from ml.imagenet import DOG_FIRST, DOG_LAST, readable
 
 
 class Head(Protocol):
-    name: str
-    version: str | None
-    labels: list[str]
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str | None: ...  # read-only, so a TrainedHead's `str` satisfies it
+    @property
+    def labels(self) -> list[str]: ...
 
     def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray: ...
 

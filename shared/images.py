@@ -15,7 +15,7 @@ import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, cast
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -137,7 +137,8 @@ def _other_format(data: bytes) -> str | None:
 
 
 def _format(img: Image.Image) -> str:
-    return SAME_AS.get(img.format, img.format)
+    fmt = img.format or ""  # None (an image not read from a file) is no format we accept
+    return SAME_AS.get(fmt, fmt)
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -229,7 +230,7 @@ def _rgb(img: Image.Image, max_side: int | None) -> Image.Image:
     """
     deep_scale = 1
     if img.mode in DEEP_MODES:
-        deep_scale = 257 if img.getextrema()[1] > 255 else 1
+        deep_scale = 257 if cast("tuple[int, int]", img.getextrema())[1] > 255 else 1  # one band: (min, max)
     width, height = img.size
     factor = max(1, max(width, height) // max_side) if max_side else 1
     if factor < 2:

@@ -69,7 +69,8 @@ def claim(session: Session, job_id: str, node: str, max_attempts: int) -> Job | 
     if job.attempts >= max_attempts:
         give_up(session, job_id, job.attempts)
         return None
-    moved = session.execute(
+    # ignored: an UPDATE's Result is a CursorResult, which has rowcount (SQLAlchemy types it as Result)
+    moved = session.execute(  # type: ignore[attr-defined]
         update(Job)
         .where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)), Job.attempts == job.attempts)
         .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node[:200])

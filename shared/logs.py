@@ -21,7 +21,7 @@ from shared.settings import Settings
 
 job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-_node = {"name": None}
+_node: dict[str, str | None] = {"name": None}
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 

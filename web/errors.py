@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -28,7 +28,7 @@ def wants_json() -> bool:
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None):
     if wants_json():
-        response = jsonify(error={"code": code, "message": message})
+        response: Response | str = jsonify(error={"code": code, "message": message})
     else:
         response = render_template("error.html", status=status, code=code, message=message)
     return response, status, headers or {}

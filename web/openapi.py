@@ -142,7 +142,7 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
-_SUBMIT_FORM = {
+_SUBMIT_FORM: dict[str, Any] = {
     "type": "object", "required": ["image"],
     "properties": {
         "image": {"type": "string", "contentMediaType": "application/octet-stream",

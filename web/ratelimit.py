@@ -40,7 +40,8 @@ def check_submission() -> None:
     previous_key = f"{settings.queue}:ratelimit:{who}:{window - 1}"
     try:
         with client.pipeline() as pipe:
-            count, _, previous = pipe.incr(key).expire(key, WINDOW_S * 2).get(previous_key).execute()
+            # ignored: redis-py types a pipeline's commands by their reply, yet each returns the pipeline
+            count, _, previous = pipe.incr(key).expire(key, WINDOW_S * 2).get(previous_key).execute()  # type: ignore[attr-defined]
     except redis.RedisError as exc:
         log.debug("rate limiter unavailable: %s", exc)
         return
@@ -71,7 +72,8 @@ def login_blocked(name: str) -> int:
     name_key, ip_key = _login_keys(name)
     try:
         with client.pipeline() as pipe:
-            by_name, by_ip, ttl_name, ttl_ip = pipe.get(name_key).get(ip_key).ttl(name_key).ttl(ip_key).execute()
+            # ignored: redis-py types a pipeline's commands by their reply, yet each returns the pipeline
+            by_name, by_ip, ttl_name, ttl_ip = pipe.get(name_key).get(ip_key).ttl(name_key).ttl(ip_key).execute()  # type: ignore[union-attr]
     except redis.RedisError as exc:
         log.debug("login limiter unavailable: %s", exc)
         return 0
@@ -87,7 +89,8 @@ def login_failed(name: str) -> None:
     try:
         with client.pipeline() as pipe:
             for key in _login_keys(name):
-                pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True).incr(key)
+                # ignored: redis-py types a pipeline's commands by their reply, yet each returns the pipeline
+                pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True).incr(key)  # type: ignore[union-attr]
             pipe.execute()
     except redis.RedisError as exc:
         log.debug("login limiter unavailable: %s", exc)

@@ -171,7 +171,7 @@ def submit(owner_id: int | None, pipeline: str = "classify") -> Submitted:
         # The same key arrived twice at once and the other request committed first.
         session.rollback()
         earlier = jobs.find_by_idempotency_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S) if key else None
-        if earlier is None:
+        if earlier is None or key is None:
             raise
         return _replay(earlier, upload.data, key)
     logs.job_id_var.set(job.id)

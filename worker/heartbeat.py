@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from typing import cast
 
 import redis
 
@@ -53,6 +54,8 @@ UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
 
 def _job_of(raw: bytes | str | None, queue: str | None, task_names: tuple[str, ...]) -> str | None:
     """The job id a kombu message carries, or None when it is not one of our tasks (of `queue`)."""
+    if raw is None:  # hmget's answer for a message acked since its tag was listed
+        return None
     try:
         data = json.loads(raw)
         message, routing_key = (data[0], data[2]) if isinstance(data, list) else (data, None)
@@ -77,9 +80,10 @@ def messages_in_broker(client: redis.Redis, queue: str, task_names: tuple[str, .
     waiting = {_job_of(raw, None, task_names) for raw in client.lrange(queue, 0, -1)}
     delivered: set[str | None] = set()
     if delivered_within_s > 0:
-        tags = client.zrangebyscore(UNACKED_INDEX_KEY, time.time() - delivered_within_s, "+inf")
+        # without withscores the reply is the members alone; redis-py types it as any of its shapes
+        tags = cast("list[bytes]", client.zrangebyscore(UNACKED_INDEX_KEY, time.time() - delivered_within_s, "+inf"))
         delivered = {_job_of(raw, queue, task_names) for raw in client.hmget(UNACKED_KEY, tags)} if tags else set()
-    return (waiting | delivered) - {None}
+    return {job_id for job_id in waiting | delivered if job_id is not None}
 
 
 def known_nodes(client: redis.Redis, queue: str) -> set[str]:

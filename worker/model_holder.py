@@ -16,7 +16,7 @@ import numpy as np
 
 from ml.backbone import ModelUnavailable, load_backbone
 from ml.faces import load_face_detector
-from ml.heads import ImageNetDogHead, load_trained_head
+from ml.heads import Head, ImageNetDogHead, load_trained_head
 from ml.pipeline import Models, forward
 from ml.registry import IMAGENET
 from shared.files import download
@@ -63,7 +63,7 @@ class ModelHolder:
         if models is None or version == models.head.version:
             return
         if version is None:
-            head = ImageNetDogHead()
+            head: Head = ImageNetDogHead()
         elif backbone != models.backbone.name:
             log.error("model %s was trained on %s but this worker runs %s; keeping %s",
                       version, backbone, models.backbone.name, models.head.name)

@@ -44,7 +44,7 @@ class Reaper:
             counts["failed"] += 1
             if gave_up:  # counted for the web's /metrics, once committed
                 job_metrics.record(self.redis, self.settings.queue, [
-                    job_metrics.ended(jobs.FAILED, None, jobs.as_utc(job.created_at), jobs.utcnow())])
+                    job_metrics.ended(jobs.FAILED, None, jobs.as_utc(job.created_at), utcnow())])
             return
         # Queued before the message goes: a worker that gets it at once must find the job claimable.
         jobs.requeue(session, job.id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,6 +35,8 @@ class ResultWriter:
 
     def finish(self, job_id: str, result: dict[str, Any] | None = None, error: tuple[str, str] | None = None) -> str:
         """Record a job's end; returns once it is committed, so the message is acked only after."""
+        if (result is None) == (error is None):  # here, not in the write, where it would fail the whole batch
+            raise ValueError(f"job {job_id}: finish() takes a result or an error, not both or neither")
         return self._batcher.submit((job_id, result, error)).result(timeout=120)
 
     def _write(self, outcomes: list[Outcome]) -> list[str]:
@@ -42,7 +44,10 @@ class ResultWriter:
         statuses = []
         with session_scope(self.sessions) as session:
             for job_id, result, error in outcomes:
-                moved = jobs.fail(session, job_id, *error) if error else jobs.succeed(session, job_id, result)
+                if error:
+                    moved = jobs.fail(session, job_id, *error)
+                else:  # finish() let through exactly one of a result and an error
+                    moved = jobs.succeed(session, job_id, cast("dict[str, Any]", result))
                 if not moved:
                     _log_refused(session, job_id)
                 statuses.append((jobs.FAILED if error else jobs.SUCCEEDED) if moved else "duplicate")

@@ -47,7 +47,8 @@ def expire(session: Session, store: ImageStore, older_than_days: int, dry_run: b
     deleted = 0
     while True:
         batch = select(Job.id).where(expiring).limit(BATCH).scalar_subquery()
-        gone = session.execute(delete(Job).where(Job.id.in_(batch)).execution_options(synchronize_session=False)).rowcount
+        # ignored: a DELETE's Result is a CursorResult, which has rowcount (SQLAlchemy types it as Result)
+        gone = session.execute(delete(Job).where(Job.id.in_(batch)).execution_options(synchronize_session=False)).rowcount  # type: ignore[attr-defined]
         session.commit()  # rows first: a failed commit must not leave jobs whose images are gone
         deleted += gone
         if gone < BATCH:

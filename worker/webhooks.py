@@ -65,7 +65,7 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
             url, attempts = job.callback_url, (job.webhook_attempts or 0) + 1
             body = json.dumps(jobs.to_dict(job), sort_keys=True).encode()
         if not settings.webhook_secret:
-            error = "DOGBREED_WEBHOOK_SECRET is not set on the worker; nothing was sent unsigned."
+            error: str | None = "DOGBREED_WEBHOOK_SECRET is not set on the worker; nothing was sent unsigned."
             attempts = settings.webhook_max_attempts
         else:
             try:

@@ -20,13 +20,9 @@ from worker.retention import expire
 
 
 @pytest.fixture
-def database_url(tmp_path) -> str:
+def database_url(sqlite_url) -> str:
     """SQLite only: what is under test here is the store, not the database."""
-    from cli import db as migrate
-
-    url = f"sqlite:///{tmp_path / 'dogbreed.db'}"
-    migrate.upgrade(url)
-    return url
+    return sqlite_url
 
 
 @pytest.fixture(params=["folder", "s3"])

@@ -4,12 +4,14 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
+from shared.db import make_engine, make_sessionmaker
 from tests.helpers import images as image_factory
 from tests.helpers.services import (
     LIVE_WORKERS,
@@ -133,6 +135,14 @@ def database_url(request) -> Iterator[str]:
     url, name = _new_postgres_db(admin, template=request.getfixturevalue("postgres_template"))
     yield url
     _drop_postgres_db(admin, name)
+
+
+@pytest.fixture
+def sessions(database_url) -> Iterator[sessionmaker[Session]]:
+    """Sessions on this test's database, for tests that drive the data modules directly."""
+    engine = make_engine(database_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
 
+from shared.db import make_engine, make_sessionmaker
 from tests.helpers import images as image_factory
 from tests.helpers.services import (
     LIVE_WORKERS,
@@ -66,11 +70,13 @@ def postgres_server() -> str:
     return admin
 
 
-def _new_postgres_db(admin: str) -> tuple[str, str]:
+def _new_postgres_db(admin: str, template: str | None = None) -> tuple[str, str]:
+    """A database of its own, empty or (with `template`) a copy of that one; its URL and name."""
     name = f"dogbreed_t_{uuid.uuid4().hex[:12]}"
+    copy_of = f' TEMPLATE "{template}"' if template else ""
     engine = create_engine(admin, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy_of}'))
     engine.dispose()
     return admin.rsplit("/", 1)[0] + f"/{name}", name
 
@@ -82,25 +88,66 @@ def _drop_postgres_db(admin: str, name: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request, tmp_path) -> str:
-    """An empty, migrated database: SQLite in a temp folder, or a fresh PostgreSQL database."""
+# Migrating costs 0.35 s on SQLite and 0.55 s on PostgreSQL; copying a migrated template costs little.
+# Tests of the migrations themselves start from empty databases (tmp_path files, empty_postgres_url).
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file migrated to head once per run; each test works on a copy of it."""
     from cli import db as migrate
 
+    path = tmp_path_factory.mktemp("template") / "dogbreed.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    # Alembic's engine is disposed, so WAL was checkpointed into the file: the file alone is the database.
+    assert not path.with_name(path.name + "-wal").exists(), "the template's WAL was not checkpointed"
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server) -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per run, the TEMPLATE of each test's database.
+
+    CREATE DATABASE ... TEMPLATE refuses while anyone is connected to the template; migrations/env.py
+    disposes its engine, and nothing else ever connects to it."""
+    from cli import db as migrate
+
+    url, name = _new_postgres_db(postgres_server)
+    migrate.upgrade(url)
+    yield name
+    _drop_postgres_db(postgres_server, name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path, sqlite_template) -> str:
+    """A migrated SQLite database of this test's own: a copy of the template."""
+    path = tmp_path / "dogbreed.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request) -> Iterator[str]:
+    """A migrated database of this test's own: a copy of the SQLite template, or a PostgreSQL
+    database made from the template database (dropped afterwards)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'dogbreed.db'}"
-        migrate.upgrade(url)
-        yield url
+        yield request.getfixturevalue("sqlite_url")
         return
     admin = request.getfixturevalue("postgres_server")
-    url, name = _new_postgres_db(admin)
-    migrate.upgrade(url)
+    url, name = _new_postgres_db(admin, template=request.getfixturevalue("postgres_template"))
     yield url
     _drop_postgres_db(admin, name)
 
 
 @pytest.fixture
-def empty_postgres_url(postgres_server):
+def sessions(database_url) -> Iterator[sessionmaker[Session]]:
+    """Sessions on this test's database, for tests that drive the data modules directly."""
+    engine = make_engine(database_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server) -> Iterator[str]:
+    """A PostgreSQL database with nothing in it, for tests of the migrations themselves."""
     url, name = _new_postgres_db(postgres_server)
     yield url
     _drop_postgres_db(postgres_server, name)

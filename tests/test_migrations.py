@@ -91,3 +91,22 @@ def test_0004_renames_batches_to_albums_and_worker_to_node_keeping_the_rows_and_
     engine.dispose()
     migrate.upgrade(empty_url)
     _assert_no_drift(empty_url)
+
+
+def test_each_test_database_is_a_migrated_copy_and_migrating_it_again_changes_nothing(database_url):
+    """Tests get copies of one migrated template; `dogbreed up` migrates at start, so on such a copy
+    (as on any database already at head) that must be a no-op, and the copy must be the real schema."""
+    from alembic.script import ScriptDirectory
+
+    def revision() -> str | None:
+        engine = make_engine(database_url)
+        with engine.connect() as conn:
+            found = MigrationContext.configure(conn).get_current_revision()
+        engine.dispose()
+        return found
+
+    head = ScriptDirectory.from_config(migrate.alembic_config(database_url)).get_current_head()
+    assert revision() == head
+    migrate.upgrade(database_url)
+    assert revision() == head
+    _assert_no_drift(database_url)

@@ -40,14 +40,10 @@ def settings(make_settings, redis_url, queue_name):
 
 @pytest.fixture
 def user(settings) -> str:
-    from shared import accounts
-    from shared.db import make_engine, make_sessionmaker, session_scope
+    from tests.factories import database, make_user
 
-    engine = make_engine(settings.database_url)
-    with session_scope(make_sessionmaker(engine)) as s:
-        accounts.set_password(s, accounts.create_user(s, "ann"), PASSWORD)
-    engine.dispose()
-    return "ann"
+    with database(settings.database_url) as s:
+        return make_user(s, "ann", password=PASSWORD).name
 
 
 @pytest.fixture

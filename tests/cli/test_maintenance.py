@@ -2,16 +2,15 @@
 import os
 import subprocess
 import sys
-from datetime import timedelta
 
 import pytest
 import redis
-from sqlalchemy import update
 
 from shared import jobs
-from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.db import session_scope
 from shared.storage import FolderImageStore
 from shared.tables import Job
+from tests.factories import ago, make_job
 from tests.helpers import images as make
 from tests.helpers.services import ROOT, settings_env
 
@@ -22,22 +21,14 @@ def dogbreed(settings, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-def add_job(sessions, store, data: bytes, status: str, age_days: int) -> str:
+def add_job(sessions, store, data: bytes, status: str, age_days: int, **columns) -> str:
+    """A job on a stored image, both as old as `age_days`."""
     sha, path = store.store(data, "png")[:2]
-    stamp = (jobs.utcnow() - timedelta(days=age_days)).timestamp()
-    os.utime(path, (stamp, stamp))  # an upload as old as its job
+    old = ago(days=age_days)
+    os.utime(path, (old.timestamp(), old.timestamp()))  # an upload as old as its job
     with session_scope(sessions) as s:
-        job = jobs.create_job(s, owner_id=None, sha256=sha, size=len(data), fmt="PNG", width=8, height=8, filename=None)
-        old = jobs.utcnow() - timedelta(days=age_days)
-        s.execute(update(Job).where(Job.id == job.id).values(status=status, created_at=old, enqueued_at=old, started_at=old))
-        return job.id
-
-
-@pytest.fixture
-def sessions(settings):
-    engine = make_engine(settings.database_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
+        return make_job(s, sha256=sha, size=len(data), status=status, created_at=old, enqueued_at=old,
+                        started_at=old, **columns).id
 
 
 def test_gc_deletes_old_finished_jobs_and_only_unused_images(settings, sessions):
@@ -90,9 +81,7 @@ def test_gc_copes_with_a_backlog_larger_than_one_statement_can_bind(settings, se
 def test_reap_requeues_stuck_jobs_and_fails_those_out_of_attempts(settings, sessions):
     store = FolderImageStore(settings.storage_dir)
     stuck = add_job(sessions, store, make.png(seed=4), "running", 1)
-    tired = add_job(sessions, store, make.png(seed=5), "queued", 1)
-    with session_scope(sessions) as s:
-        s.execute(update(Job).where(Job.id == tired).values(attempts=settings.max_attempts))
+    tired = add_job(sessions, store, make.png(seed=5), "queued", 1, attempts=settings.max_attempts)
     result = dogbreed(settings, "reap")
     assert result.returncode == 0 and "re-enqueued 1" in result.stdout and "failed 1" in result.stdout
     with session_scope(sessions) as s:
@@ -109,13 +98,10 @@ def test_a_dead_workers_running_jobs_go_back_at_once_and_a_restarted_node_takes_
 
     store = FolderImageStore(settings.storage_dir)
     client = redis.Redis.from_url(settings.broker_url)
-    ids = {name: add_job(sessions, store, make.png(seed=10 + i), "running", 0)
-           for i, name in enumerate(["live", "dead", "dead-tired", "restarted"])}
     nodes = {"live": "live@h", "dead": "dead@h", "dead-tired": "dead@h", "restarted": "again@h"}
-    with session_scope(sessions) as s:
-        for name, job_id in ids.items():
-            s.execute(update(Job).where(Job.id == job_id).values(
-                node=nodes[name], attempts=settings.max_attempts if name == "dead-tired" else 1))
+    ids = {name: add_job(sessions, store, make.png(seed=10 + i), "running", 0, node=node,
+                         attempts=settings.max_attempts if name == "dead-tired" else 1)
+           for i, (name, node) in enumerate(nodes.items())}
     beats = [Heartbeat(client, settings.queue, node, 30) for node in ("live@h", "again@h")]
     for beat in beats:
         beat.beat()
@@ -143,9 +129,7 @@ def test_reap_resends_the_jobs_own_task_and_leaves_a_job_whose_message_still_wai
 
     store = FolderImageStore(settings.storage_dir)
     waiting = add_job(sessions, store, make.png(seed=30), "queued", 1)
-    noop = add_job(sessions, store, make.png(seed=31), "running", 1)
-    with session_scope(sessions) as s:
-        s.execute(update(Job).where(Job.id == noop).values(pipeline="noop"))
+    noop = add_job(sessions, store, make.png(seed=31), "running", 1, pipeline="noop")
     celery = make_celery(settings)
     celery.send_task("dogbreed.classify", args=[waiting], queue=settings.queue)  # its message, still waiting
     celery.close()

@@ -4,10 +4,10 @@ import concurrent.futures as cf
 
 import pytest
 
-from shared import jobs
 from shared.celeryconf import TASK_CLASSIFY
 from shared.storage import FolderImageStore
 from tests.e2e.test_worker import finished, submit
+from tests.factories import make_job
 from tests.helpers import images as make
 from tests.helpers.services import WorkerProcess
 
@@ -50,8 +50,8 @@ def test_an_undecodable_image_fails_alone_while_its_batch_succeeds(client, app, 
     garbage = make.truncated(make.jpeg(300, 200, seed=42), 0.3)
     sha, _ = FolderImageStore(settings.storage_dir).store(garbage, "jpg")[:2]  # damaged on disk after upload
     with app.app_context():
-        bad = jobs.create_job(db(), owner_id=None, sha256=sha, size=len(garbage), fmt="JPEG", width=300, height=200,
-                              filename="damaged.jpg").id
+        bad = make_job(db(), sha256=sha, size=len(garbage), fmt="JPEG", width=300, height=200,
+                       filename="damaged.jpg").id
         db().commit()
     good = submit_all(client, [make.jpeg(120, 90, seed=100 + i) for i in range(6)])
     with app.app_context():

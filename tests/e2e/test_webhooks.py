@@ -3,7 +3,7 @@ import io
 
 import pytest
 
-from shared import jobs
+from tests.factories import make_job
 from tests.helpers import images as make
 from tests.helpers.receiver import Receiver
 from tests.helpers.services import wait_for
@@ -67,8 +67,7 @@ def test_a_canceled_job_is_announced_too(client, app, worker, receiver):
     from web.database import db
 
     with app.app_context():  # a queued job no worker has taken: its row only
-        job_id = jobs.create_job(db(), owner_id=None, sha256="0" * 64, size=1, fmt="PNG", width=9, height=9,
-                                 filename=None, callback_url=receiver.url).id
+        job_id = make_job(db(), callback_url=receiver.url).id
         db().commit()
     assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 200
     job = webhook_settled(client, job_id)

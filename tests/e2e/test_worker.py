@@ -49,14 +49,13 @@ def test_a_human_photo_gets_face_boxes_and_a_resembling_breed(client, worker, re
 
 
 def test_an_image_gone_from_storage_fails_with_a_reason(client, app, worker):
-    from shared import jobs
     from shared.celeryconf import TASK_CLASSIFY
+    from tests.factories import make_job
     from web.database import db
     from web.queue import enqueue
 
     with app.app_context():  # a row whose image was deleted (expired) before the worker got to it
-        job_id = jobs.create_job(db(), owner_id=None, sha256="0" * 64, size=1, fmt="PNG", width=9, height=9,
-                                 filename=None).id
+        job_id = make_job(db(), sha256="0" * 64).id
         db().commit()
         enqueue(TASK_CLASSIFY, job_id)
     job = finished(client, job_id)

@@ -1,23 +1,13 @@
 """The job state machine on real SQLite and PostgreSQL."""
-import pytest
-from sqlalchemy import update
-
 from shared import jobs
-from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.db import session_scope
 from shared.tables import Job
+from tests.factories import ago, make_job
 
 
-@pytest.fixture
-def sessions(database_url):
-    engine = make_engine(database_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
-
-
-def new_job(sessions, owner_id=None) -> str:
+def new_job(sessions, **columns) -> str:
     with session_scope(sessions) as s:
-        return jobs.create_job(s, owner_id=owner_id, sha256="a" * 64, size=10, fmt="JPEG", width=8, height=8,
-                               filename="x.jpg").id
+        return make_job(s, **columns).id
 
 
 def status(sessions, job_id):
@@ -80,9 +70,7 @@ def test_a_result_the_database_cannot_store_fails_that_job_alone(sessions):
 
 
 def test_stale_jobs_are_those_past_the_deadline(sessions):
-    fresh, old = new_job(sessions), new_job(sessions)
-    with session_scope(sessions) as s:
-        s.execute(update(Job).where(Job.id == old).values(created_at=jobs.utcnow().replace(year=2000)))
+    fresh, old = new_job(sessions), new_job(sessions, created_at=ago(days=1))
     with session_scope(sessions) as s:
         stale = [j.id for j in jobs.stale_jobs(s, older_than_s=60)]
         assert stale == [old] and fresh not in stale
@@ -124,10 +112,7 @@ def test_a_canceled_job_never_gets_a_result_even_from_a_running_batch(sessions):
 def test_a_job_with_a_callback_is_noted_when_it_ends_and_only_once(sessions):
     from shared.webhooks import ended_with_callback
 
-    with session_scope(sessions) as s:
-        plain = new_job(sessions)
-        hooked = jobs.create_job(s, owner_id=None, sha256="b" * 64, size=1, fmt="PNG", width=1, height=1,
-                                 filename=None, callback_url="https://example.com/hook").id
+    plain, hooked = new_job(sessions), new_job(sessions, callback_url="https://example.com/hook")
     with session_scope(sessions) as s:
         assert jobs.succeed(s, plain, {"kind": "dog"}) and jobs.succeed(s, hooked, {"kind": "human"})
         assert not jobs.cancel(s, hooked)

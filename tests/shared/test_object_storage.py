@@ -5,28 +5,23 @@ import io
 import json
 import os
 import time
-from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
 
 from shared import jobs
-from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.db import session_scope
 from shared.s3 import ModelDownloadError, S3ModelStore, make_client, split_url
 from shared.storage import FolderImageStore, open_image_store
 from shared.tables import Job
+from tests.factories import ago, database, make_job
 from tests.helpers import images as make
 from worker.retention import expire
 
 
 @pytest.fixture
-def database_url(tmp_path) -> str:
+def database_url(sqlite_url) -> str:
     """SQLite only: what is under test here is the store, not the database."""
-    from cli import db as migrate
-
-    url = f"sqlite:///{tmp_path / 'dogbreed.db'}"
-    migrate.upgrade(url)
-    return url
+    return sqlite_url
 
 
 @pytest.fixture(params=["folder", "s3"])
@@ -84,22 +79,19 @@ def test_upload_lands_in_the_bucket_and_the_image_route_streams_it(s3_settings, 
 
 
 def _image_of(settings, job_id: str) -> tuple[str, str]:
-    with session_scope(make_sessionmaker(make_engine(settings.database_url))) as session:
+    with database(settings.database_url) as session:
         return session.get(Job, job_id).image_sha256, "jpg"
 
 
 def _old_job(sessions, store, data: bytes, days: int = 40) -> str:
     sha, _ = store.store(data, "png")[:2]
     with session_scope(sessions) as s:
-        job = jobs.create_job(s, owner_id=None, sha256=sha, size=len(data), fmt="PNG", width=8, height=8, filename=None)
-        old = jobs.utcnow() - timedelta(days=days)
-        s.execute(update(Job).where(Job.id == job.id).values(status="succeeded", created_at=old))
-        return sha
+        make_job(s, sha256=sha, size=len(data), status="succeeded", created_at=ago(days=days))
+    return sha
 
 
-def test_gc_deletes_unused_objects_but_spares_one_stored_within_the_grace_period(s3_settings):
+def test_gc_deletes_unused_objects_but_spares_one_stored_within_the_grace_period(s3_settings, sessions):
     store = open_image_store(s3_settings)
-    sessions = make_sessionmaker(make_engine(s3_settings.database_url))
     lonely = _old_job(sessions, store, make.png(seed=11))
     reuploaded = _old_job(sessions, store, make.png(seed=12))
     with session_scope(sessions) as session:

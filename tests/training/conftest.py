@@ -52,13 +52,12 @@ def trained(tmp_path_factory, texture_data, make_config) -> dict:
 
 
 @pytest.fixture
-def cli_env(tmp_path, monkeypatch, tiny_weights) -> dict[str, str]:
-    """DOGBREED_* for a migrated SQLite database and a model folder of this test's own."""
-    from cli.db import upgrade
-
+def cli_env(tmp_path, monkeypatch, tiny_weights, sqlite_url) -> dict[str, str]:
+    """DOGBREED_* for a migrated SQLite database (a copy of the session's template) and a model folder
+    of this test's own."""
     env = {
         "DOGBREED_VAR_DIR": str(tmp_path / "var"),
-        "DOGBREED_DATABASE_URL": f"sqlite:///{tmp_path / 'var' / 'db.sqlite'}",
+        "DOGBREED_DATABASE_URL": sqlite_url,
         "DOGBREED_MODEL_DIR": str(tmp_path / "models"),
         "DOGBREED_STORAGE_DIR": str(tmp_path / "images"),
         "DOGBREED_BACKBONE": "tiny",
@@ -66,5 +65,4 @@ def cli_env(tmp_path, monkeypatch, tiny_weights) -> dict[str, str]:
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    upgrade(env["DOGBREED_DATABASE_URL"])
     return env

@@ -1,6 +1,7 @@
 """Albums: POST /api/v1/batches with several `image` parts; a bad file fails alone, in its place."""
 import io
 
+from tests.factories import ago, album_job_ids, database, make_album, make_key, make_user
 from tests.helpers import images as make
 from tests.web.test_api import job_rows, queued_messages
 
@@ -32,6 +33,43 @@ def test_get_album_shows_jobs_and_summary_as_they_end(client, app):
     got = client.get(body["url"])
     assert got.status_code == 200 and [j["id"] for j in got.json["jobs"]] == [j["id"] for j in body["jobs"]]
     assert got.json["summary"]["canceled"] == 3 and got.json["summary"]["done"] is True
+
+
+def test_an_album_lists_what_remains_after_retention_expires_one_of_its_jobs(client, app, settings):
+    """`dogbreed gc` deletes old finished jobs; their album still answers, with the rest in order."""
+    from shared.storage import FolderImageStore
+    from shared.tables import Job
+    from web.database import db
+    from worker.retention import expire
+
+    with app.app_context():
+        album = make_album(db(), ["old.jpg", ("notes.txt", "not_an_image"), "new.jpg"])
+        old_id, new_id = album_job_ids(album)
+        old = db().get(Job, old_id)
+        old.status, old.created_at = "succeeded", ago(days=40)
+        db().commit()
+        assert expire(db(), FolderImageStore(settings.storage_dir), 30).jobs == 1
+    got = client.get(f"/api/v1/batches/{album.id}").json
+    assert [job.get("id") or job["filename"] for job in got["jobs"]] == ["notes.txt", new_id]
+    assert got["summary"] == {"queued": 1, "running": 0, "succeeded": 0, "failed": 0, "canceled": 0,
+                              "rejected": 1, "total": 2, "done": False}
+
+
+def test_an_album_is_seen_by_its_owner_and_admins_only(make_settings, redis_url, queue_name):
+    """Another user's album answers like one that does not exist, so its id is not confirmed."""
+    from web.app import create_app
+
+    settings = make_settings(broker_url=redis_url, queue=queue_name, auth_required=True)
+    with database(settings.database_url) as s:
+        owner = make_user(s)
+        album_id = make_album(s, owner_id=owner.id).id
+        keys = {"owner": make_key(s, owner), "other": make_key(s), "admin": make_key(s, make_user(s, admin=True))}
+    client = create_app(settings).test_client()
+    seen = {who: client.get(f"/api/v1/batches/{album_id}", headers={"Authorization": f"Bearer {key}"})
+            for who, key in keys.items()}
+    assert seen["owner"].status_code == seen["admin"].status_code == 200
+    assert seen["owner"].json["summary"]["queued"] == 2
+    assert seen["other"].status_code == 404 and seen["other"].json["error"]["code"] == "batch_not_found"
 
 
 def test_too_many_files_is_400_and_makes_nothing(make_settings, redis_url, queue_name):

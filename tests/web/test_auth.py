@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from shared import accounts
-from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.tables import ApiKey
+from tests.factories import database, make_key, make_user
 from tests.helpers import images as make
 
 
@@ -19,14 +19,9 @@ def settings(make_settings, redis_url, queue_name):
 @pytest.fixture
 def people(settings):
     """Users a and b, an admin, and one API key each."""
-    engine = make_engine(settings.database_url)
-    keys = {}
-    with session_scope(make_sessionmaker(engine)) as session:
-        for name, admin in (("a", False), ("b", False), ("root", True)):
-            user = accounts.create_user(session, name, password=f"{name}-password", is_admin=admin)
-            keys[name] = accounts.create_key(session, user)
-    engine.dispose()
-    return keys
+    with database(settings.database_url) as session:
+        return {name: make_key(session, make_user(session, name, password=f"{name}-password", admin=admin))
+                for name, admin in (("a", False), ("b", False), ("root", True))}
 
 
 def bearer(key: str) -> dict:
@@ -73,10 +68,8 @@ def test_no_route_answers_without_a_key_or_session(app, client, people):
 def test_a_wrong_key_is_refused_and_keys_are_stored_only_as_hashes(client, people, settings):
     response = client.get("/api/v1/jobs", headers=bearer("dbk_nope_nope"))
     assert response.status_code == 401 and response.json["error"]["code"] == "invalid_api_key"
-    engine = make_engine(settings.database_url)
-    with session_scope(make_sessionmaker(engine)) as session:
+    with database(settings.database_url) as session:
         stored = [row.key_hash for row in session.scalars(select(ApiKey))]
-    engine.dispose()
     assert len(stored) == 3 and not set(stored) & set(people.values())
 
 
@@ -129,7 +122,6 @@ def test_concurrent_submits_never_overshoot_the_queue_bound(make_settings, redis
     are accepted (no worker drains this queue), none overshoots and none refuses for the others."""
     import concurrent.futures as cf
 
-    from shared.db import make_engine, make_sessionmaker, session_scope
     from shared.jobs import count_unfinished
     from web.app import create_app
 
@@ -139,10 +131,8 @@ def test_concurrent_submits_never_overshoot_the_queue_bound(make_settings, redis
     with cf.ThreadPoolExecutor(12) as pool:
         statuses = list(pool.map(lambda i: upload(client, people["a"], make.jpeg(seed=i)).status_code, range(12)))
     assert sorted(statuses) == [202] * 3 + [503] * 9, statuses
-    engine = make_engine(settings.database_url)
-    with session_scope(make_sessionmaker(engine)) as session:
+    with database(settings.database_url) as session:
         assert count_unfinished(session) == 3
-    engine.dispose()
 
 
 def test_the_noop_pipeline_is_for_admins(client, people):
@@ -165,11 +155,9 @@ def test_an_unknown_name_costs_a_password_check_like_a_known_one(settings, peopl
     calls = []
     real = accounts.check_password_hash
     monkeypatch.setattr(accounts, "check_password_hash", lambda h, p: calls.append(h) or real(h, p))
-    engine = make_engine(settings.database_url)
-    with session_scope(make_sessionmaker(engine)) as session:
+    with database(settings.database_url) as session:
         assert accounts.check_login(session, "nobody", "x") is None
         assert accounts.check_login(session, "a", "x") is None
-    engine.dispose()
     assert len(calls) == 2 and calls[0].split("$")[0] == calls[1].split("$")[0]  # same method and cost
 
 
@@ -177,10 +165,8 @@ def test_disabling_a_user_ends_sessions_and_keys_and_sessions_expire(app, client
     assert app.permanent_session_lifetime.total_seconds() == settings.session_hours * 3600 < 31 * 24 * 3600
     assert login(client, "a", "a-password").status_code == 302
     assert client.get("/history").status_code == 200
-    engine = make_engine(settings.database_url)
-    with session_scope(make_sessionmaker(engine)) as session:
+    with database(settings.database_url) as session:
         accounts.disable_user(session, accounts.find_user(session, "a"))
-    engine.dispose()
     assert client.get("/history").status_code == 302  # back to the login page
     assert client.get("/api/v1/jobs", headers=bearer(people["a"])).status_code == 401
     assert login(client, "a", "a-password").status_code == 401
@@ -228,10 +214,8 @@ def test_the_rate_limit_allows_no_double_burst_across_a_minute_edge(make_setting
 
     settings = make_settings(broker_url=redis_url, queue=queue_name, auth_required=True, rate_limit_per_minute=3)
     client = create_app(settings).test_client()
-    engine = make_engine(settings.database_url)
-    with session_scope(make_sessionmaker(engine)) as session:
+    with database(settings.database_url) as session:
         user_id = accounts.find_user(session, "a").id
-    engine.dispose()
     window = int(time.time()) // 60
     redis_lib.Redis.from_url(redis_url).set(f"{queue_name}:ratelimit:user:{user_id}:{window - 1}", 10**6, ex=120)
     limited = upload(client, people["a"])

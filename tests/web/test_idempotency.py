@@ -1,6 +1,7 @@
 """Idempotency-Key on submit: a retried POST answers with the first job and costs no rate limit."""
 import pytest
 
+from tests.factories import database, make_job, make_key, make_user
 from tests.helpers import images as make
 from tests.web.test_api import job_rows, queued_messages, upload
 
@@ -42,15 +43,11 @@ def test_a_replay_does_not_count_against_the_rate_limit(make_settings, redis_url
 
 
 def test_keys_belong_to_their_user(make_settings, redis_url, queue_name):
-    from shared import accounts
-    from shared.db import make_engine, make_sessionmaker, session_scope
     from web.app import create_app
 
     settings = make_settings(broker_url=redis_url, queue=queue_name, auth_required=True)
-    engine = make_engine(settings.database_url)
-    with session_scope(make_sessionmaker(engine)) as s:
-        keys = [accounts.create_key(s, accounts.create_user(s, name)) for name in ("ann", "bob")]
-    engine.dispose()
+    with database(settings.database_url) as s:
+        keys = [make_key(s), make_key(s)]
     client = create_app(settings).test_client()
     data = make.jpeg(seed=9)
     ids = [upload(client, data, headers={"Idempotency-Key": "same", "Authorization": f"Bearer {key}"}).json["id"]
@@ -85,15 +82,13 @@ def test_the_database_holds_one_live_job_per_owner_and_key(app):
     """What makes two simultaneous retries safe: the second insert fails and answers with the first."""
     from sqlalchemy.exc import IntegrityError
 
-    from shared import accounts, jobs
     from web.database import db
 
     with app.app_context():
-        owner = accounts.create_user(db(), "ann").id
+        owner = make_user(db()).id
         for _ in range(2):
             try:
-                jobs.create_job(db(), owner_id=owner, sha256="a" * 64, size=1, fmt="PNG", width=1, height=1,
-                                filename=None, idempotency_key="same")
+                make_job(db(), owner_id=owner, idempotency_key="same")
                 db().commit()
             except IntegrityError:
                 db().rollback()

@@ -1,24 +1,16 @@
 """Results written in bulk, on real SQLite and PostgreSQL."""
 import logging
 
-import pytest
-
 from shared import jobs
-from shared.db import make_engine, make_sessionmaker, session_scope
+from shared.db import session_scope
 from shared.tables import Job
-from tests.shared.test_jobs import new_job
+from tests.factories import make_job
 from worker.result_writer import ResultWriter
 
 
-@pytest.fixture
-def sessions(database_url):
-    engine = make_engine(database_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
-
-
 def test_a_job_canceled_while_it_ran_keeps_canceled_and_the_log_says_why(sessions, caplog):
-    canceled, redelivered = new_job(sessions), new_job(sessions)
+    with session_scope(sessions) as s:
+        canceled, redelivered = make_job(s).id, make_job(s).id
     for job_id in (canceled, redelivered):
         with session_scope(sessions) as s:
             assert jobs.claim(s, job_id, "w1", max_attempts=3) is not None

@@ -20,6 +20,7 @@ from shared.jobs import ENDED_WITH_CALLBACK
 SIGNATURE_HEADER = "X-Dogbreed-Signature"
 MAX_URL_LENGTH = 2000
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+STATES = (PENDING, DELIVERED, FAILED)
 
 
 class CallbackUrlError(ValueError):

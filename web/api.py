@@ -21,6 +21,7 @@ from web.submit import submit, submit_batch
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -37,7 +38,7 @@ MAX_PAGE = 1_000_000  # the offset must fit the database's integer
 def page_args() -> tuple[int, int]:
     try:
         page = int(request.args.get("page", 1))
-        per_page = int(request.args.get("per_page", 20))
+        per_page = int(request.args.get("per_page", DEFAULT_PER_PAGE))
     except ValueError:
         raise ApiError(400, "bad_page", "page and per_page must be whole numbers.") from None
     if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:

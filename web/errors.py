@@ -19,6 +19,11 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
+def http_error_code(exc: HTTPException) -> str:
+    """Werkzeug's own errors (no such route, method ...) answer with their name as the code: "not_found"."""
+    return (exc.name or "error").lower().replace(" ", "_")
+
+
 def wants_json() -> bool:
     if request.path.startswith("/api/") or request.path in ("/healthz", "/readyz", "/metrics"):
         return True
@@ -56,7 +61,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
+        code = http_error_code(exc)
         message = exc.description or exc.name
         if exc.code == 413:
             limit = app.config["SETTINGS"].max_upload_bytes

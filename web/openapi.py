@@ -111,7 +111,7 @@ SCHEMAS: dict[str, Any] = {
                                                                              "when none is active."},
                 "faces": {"type": "string", "description": "The face detector."}}),
             "batch_size": {"type": "integer", "minimum": 1, "description": "Images in this one's forward pass."},
-            "stages_ms": _closed([], {s: {"type": "number", "minimum": 0} for s in ("decode", "queue", "model")},
+            "stages_ms": _closed([], {s: {"type": "number", "minimum": 0} for s in ("decode", "queue", "model", "faces")},
                                  description="Where the job's time went, in milliseconds."),
         },
     },

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from shared.errors import FixedCodeError
 from shared.jobs import ENDED_WITH_CALLBACK
 
 SIGNATURE_HEADER = "X-Dogbreed-Signature"
@@ -23,8 +24,10 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 STATES = (PENDING, DELIVERED, FAILED)
 
 
-class CallbackUrlError(ValueError):
+class CallbackUrlError(FixedCodeError, ValueError):
     """The callback_url cannot be used; the message says why and what to send instead."""
+
+    code = "bad_callback_url"
 
 
 def sign(body: bytes, secret: str) -> str:

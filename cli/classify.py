@@ -107,7 +107,7 @@ def wait(client: Client, entries: list[Entry], timeout_s: float) -> None:
         bar.update(sum(e.ended for e in entries))
         while not all(e.ended for e in entries):
             if time.monotonic() > deadline:
-                raise ServiceError(f"not every job ended within {timeout_s:.0f}s; is a worker running? "
+                raise ServiceError(None, f"not every job ended within {timeout_s:.0f}s; is a worker running? "
                                    "Raise --timeout to wait longer.")
             time.sleep(next(intervals))
             before = sum(e.ended for e in entries)

@@ -14,18 +14,18 @@ from typing import Any, Callable, Iterator
 
 import requests
 
+from shared.errors import DogbreedError
+
 Job = dict[str, Any]
 Album = dict[str, Any]
 ENDED = ("succeeded", "failed", "canceled")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 
 
-class ServiceError(RuntimeError):
-    """The service refused or could not be reached; the message says what to fix."""
+class ServiceError(DogbreedError, RuntimeError):
+    """The service refused (its code and status) or could not be reached (None for both); the message says what to fix."""
 
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
+    status: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,10 @@ class Client:
         try:
             response = self._session().request(method, url if "://" in url else self.url + url, **kwargs)
         except requests.RequestException as exc:
-            raise ServiceError(f"{self.url} is not reachable ({type(exc).__name__}); is the service running?") from exc
+            raise ServiceError(None, f"{self.url} is not reachable ({type(exc).__name__}); is the service running?") from exc
         if response.status_code not in expect:
             code, text = api_error(response)
-            raise ServiceError(f"{method} {url} answered {response.status_code}: {text}", response.status_code, code)
+            raise ServiceError(code, f"{method} {url} answered {response.status_code}: {text}", response.status_code)
         return response
 
     # ---- jobs -------------------------------------------------------------------------------
@@ -105,7 +105,7 @@ class Client:
             if found["status"] in ENDED:
                 return found, polls
             if time.monotonic() > deadline:
-                raise ServiceError(f"job {found['id']} still {found['status']} after {self.timeout_s:.0f}s; "
+                raise ServiceError(None, f"job {found['id']} still {found['status']} after {self.timeout_s:.0f}s; "
                                    "is a worker running?")
         raise AssertionError("unreachable")
 
@@ -128,7 +128,7 @@ class Client:
             if found["summary"]["done"]:
                 return found
             if time.monotonic() > deadline:
-                raise ServiceError(f"album {found['id']} not done after {self.timeout_s:.0f}s; is a worker running?")
+                raise ServiceError(None, f"album {found['id']} not done after {self.timeout_s:.0f}s; is a worker running?")
             time.sleep(interval)
         raise AssertionError("unreachable")
 

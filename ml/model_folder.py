@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shared.errors import FixedCodeError
+
 HEAD_FILE, MODEL_FILE = "head.keras", "model.keras"
 LABELS_FILE, METRICS_FILE, CARD_FILE = "labels.json", "metrics.json", "card.json"
 REPORT_FILES = ("report.json", "report.png")
@@ -21,8 +23,10 @@ REQUIRED = (HEAD_FILE, LABELS_FILE)
 WHOLE_MODEL = "whole-model"  # the card's "serving" value for a fine-tuned model.keras
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(FixedCodeError, ValueError):
     """The folder is not a model we can serve; the message says what is missing or inconsistent."""
+
+    code = "bad_model_folder"
 
 
 def read_json(path: Path, default: Any = None) -> Any:

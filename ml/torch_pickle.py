@@ -22,6 +22,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from shared.errors import FixedCodeError
+
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
 
@@ -39,8 +41,10 @@ STORAGE_DTYPES: dict[str, np.dtype] = {
 }
 
 
-class TorchPickleError(ValueError):
+class TorchPickleError(FixedCodeError, ValueError):
     """A file that is not a readable PyTorch state dict; the message names the file and why."""
+
+    code = "bad_state_dict"
 
 
 @dataclass(frozen=True)

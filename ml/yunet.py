@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from shared.errors import FixedCodeError
+
 # The official model, pinned: opencv_zoo stores it through Git LFS, so this `raw` URL redirects to
 # the LFS media URL. Size and sha256 are those of the LFS pointer at opencv_zoo HEAD 966be4c
 # (committed in f12e127, "update yunet to v2", 2023-06-06).
@@ -29,8 +31,10 @@ YUNET_INPUT_SIDE = 320  # YuNet looks at a copy this size: 53/54 faces against 5
 FIX_HINT = "set DOGBREED_FACE_MODEL to a YuNet .onnx file, or DOGBREED_FACE_DETECTOR=haar"
 
 
-class FaceModelUnavailable(RuntimeError):
+class FaceModelUnavailable(FixedCodeError, RuntimeError):
     """The YuNet model file is neither given, nor in the model folder, nor downloadable."""
+
+    code = "face_model_unavailable"
 
 
 def resolve_model(

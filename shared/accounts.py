@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from shared.errors import FixedCodeError
 from shared.tables import ApiKey, User, utcnow
 
 KEY_PREFIX = "dbk"
@@ -15,8 +16,8 @@ KEY_PREFIX = "dbk"
 _NO_SUCH_USER = generate_password_hash(secrets.token_urlsafe(16))
 
 
-class AccountError(ValueError):
-    pass
+class AccountError(FixedCodeError, ValueError):
+    code = "bad_account"
 
 
 def _hash_key(key: str) -> str:

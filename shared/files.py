@@ -9,14 +9,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.errors import FixedCodeError
+
 if TYPE_CHECKING:
     import requests
 
 CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(FixedCodeError, RuntimeError):
     """The download or the archive is not what it should be; the message says what to do."""
+
+    code = "download_failed"
 
 
 def sha256_file(path: Path) -> str:

@@ -20,6 +20,8 @@ from typing import Iterator, cast
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from shared.errors import DogbreedError
+
 # Formats a browser shows as an image and that cannot carry script. SVG is never accepted.
 ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
 MIME_TYPES = {
@@ -48,14 +50,11 @@ _ISO_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 
 
-class ImageError(ValueError):
+class ImageError(DogbreedError, ValueError):
     """An image we refuse; `code` is stable for clients, `message` says what to do."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+    code: str
+    status: int = 400
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
 FINISHED = (SUCCEEDED, FAILED, CANCELED)
 UNFINISHED = (QUEUED, RUNNING)
 KINDS = ("dog", "human", "neither")
+NOOP_KIND = "noop"  # the result of the benchmark pipeline, which runs the queue path without a model
 # Session.info key: ids of jobs with a callback_url that ended in this transaction (see shared.webhooks).
 ENDED_WITH_CALLBACK = "dogbreed.ended_with_callback"
 ADMISSION_LOCK_KEY = 0x646F6762  # "dogb": Postgres advisory lock held while a request admits jobs

@@ -7,13 +7,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared.errors import FixedCodeError
 from shared.tables import ModelVersion, utcnow
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-class VersionError(ValueError):
+class VersionError(FixedCodeError, ValueError):
     """A version name that is taken, unknown or not a safe folder name."""
+
+    code = "bad_version"
 
 
 def check_name(name: str) -> str:

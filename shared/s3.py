@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from shared.errors import FixedCodeError
 from shared.files import sha256_file
 from shared.settings import Settings
 from shared.stored import Stored, StoredImage
@@ -24,8 +25,10 @@ from shared.stored import Stored, StoredImage
 MANIFEST = "manifest.json"
 
 
-class ModelDownloadError(RuntimeError):
+class ModelDownloadError(FixedCodeError, RuntimeError):
     """A published version that cannot be fetched whole and intact; the message says which file."""
+
+    code = "model_download_failed"
 
 
 def split_url(url: str) -> tuple[str, str]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
 
+from shared.errors import FixedCodeError
+
 BACKBONES = ("efficientnet_lite2", "resnet50", "mobilenet_v2", "efficientnetv2b0", "tiny")
 FACE_DETECTORS = ("yunet", "haar")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -13,8 +15,10 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # names a server may bind to
 LOG_FORMATS = ("text", "json")
 
 
-class SettingsError(ValueError):
+class SettingsError(FixedCodeError, ValueError):
     """A DOGBREED_* variable holds a value we cannot use; the message names it and the fix."""
+
+    code = "bad_setting"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

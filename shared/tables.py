@@ -21,9 +21,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+ID_BYTES = 16  # 128 random bits: unguessable
+ID_LENGTH = -(-ID_BYTES * 4 // 3)  # characters of base64url without padding (22)
+
+
 def new_job_id() -> str:
-    """Unguessable: 128 random bits, URL-safe."""
-    return secrets.token_urlsafe(16)
+    """Unguessable and URL-safe; job and album ids are ID_LENGTH characters."""
+    return secrets.token_urlsafe(ID_BYTES)
 
 
 class Base(DeclarativeBase):

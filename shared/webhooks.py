@@ -16,16 +16,20 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from shared.errors import FixedCodeError
 from shared.jobs import ENDED_WITH_CALLBACK
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Dogbreed-Signature"
 MAX_URL_LENGTH = 2000
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+STATES = (PENDING, DELIVERED, FAILED)
 
 
-class CallbackUrlError(ValueError):
+class CallbackUrlError(FixedCodeError, ValueError):
     """The callback_url cannot be used; the message says why and what to send instead."""
+
+    code = "bad_callback_url"
 
 
 def sign(body: bytes, secret: str) -> str:

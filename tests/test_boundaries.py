@@ -1,6 +1,7 @@
 """The layout's promises, one rule per package, so they hold from now on:
 
-web -> shared; worker -> ml, shared; training -> ml, shared; ml -> nothing of ours but shared.files.
+web -> shared; worker -> ml, shared; training -> ml, shared; ml -> nothing of ours but shared.files and
+shared.errors.
 web and worker never import each other, worker and training never import each other, and web and
 shared never load ML libraries. ml is the pure models and pipeline: no Celery, database or web.
 """
@@ -39,18 +40,24 @@ def test_no_forbidden_imports(package, forbidden):
     assert bad == [], f"{package}/ imports {bad}"
 
 
-def test_ml_uses_no_shared_module_but_files():
-    """ml runs anywhere a model runs: of our shared code it may only hash and download files."""
-    bad = sorted(m for m in imported_modules("ml") if m.split(".")[0] == "shared" and m != "shared.files")
+# ml runs anywhere a model runs: of our shared code it may only hash and download files, and base
+# its errors on the project's one error class.
+ML_MAY_USE = ("shared.files", "shared.errors")
+
+
+def test_ml_uses_no_shared_module_but_files_and_errors():
+    bad = sorted(m for m in imported_modules("ml") if m.split(".")[0] == "shared" and m not in ML_MAY_USE)
     assert bad == [], f"ml/ imports {bad}"
 
 
-def test_shared_files_needs_nothing_of_ours():
-    """...so that ml, which may use it, still imports nothing of ours through it."""
-    tree = ast.parse((ROOT / "shared" / "files.py").read_text())
+@pytest.mark.parametrize("module", ML_MAY_USE)
+def test_what_ml_may_use_needs_nothing_else_of_ours(module):
+    """...so that ml, which may use them, still imports nothing else of ours through them."""
+    tree = ast.parse((ROOT / f"{module.replace('.', '/')}.py").read_text())
     ours = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
-            and n.module.split(".")[0] in ("shared", "web", "worker", "ml", "training", "cli")]
-    assert ours == [], f"shared/files.py imports {ours}"
+            and n.module.split(".")[0] in ("shared", "web", "worker", "ml", "training", "cli")
+            and n.module not in ML_MAY_USE]
+    assert ours == [], f"{module} imports {ours}"
 
 
 def test_web_app_and_light_cli_commands_load_no_ml_library():

@@ -9,6 +9,7 @@ import numpy as np
 
 from ml.imagenet import readable
 from ml.preprocess import to_input
+from shared.errors import FixedCodeError
 from shared.images import ImageError, load_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
@@ -16,8 +17,10 @@ SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "val", "validation"), "te
 MAX_PIXELS = 200_000_000
 
 
-class DatasetError(ValueError):
+class DatasetError(FixedCodeError, ValueError):
     """The folder is not a data set we can train on; the message says what layout we expect."""
+
+    code = "bad_dataset"
 
 
 @dataclass

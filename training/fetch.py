@@ -31,6 +31,8 @@ SOURCES = {
 class FetchError(DownloadError):
     """The download or the archive is not what it should be; the message says what to do."""
 
+    code = "fetch_failed"
+
 
 def unpack(archive: Path, staging: Path) -> None:
     """Zip or tar, refusing members that would land outside `staging`."""

@@ -16,7 +16,7 @@ def _owned_or_404(table: type[Owned], item_id: str, code: str, noun: str) -> Own
     scope = owner_scope()
     if item is None or (scope is not None and item.owner_id != scope):
         # The same answer for "not yours" and "not there": ids of others are not confirmed.
-        raise ApiError(404, code, f"No {noun} {item_id!r} here. Check the id, or log in as its owner.")
+        raise ApiError(code, f"No {noun} {item_id!r} here. Check the id, or log in as its owner.", 404)
     return item
 
 

@@ -19,6 +19,7 @@ from web.submit import submit, submit_album
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
 
 
 def job_json(job: Job) -> dict[str, Any]:
@@ -35,11 +36,11 @@ MAX_PAGE = 1_000_000  # the offset must fit the database's integer
 def page_args() -> tuple[int, int]:
     try:
         page = int(request.args.get("page", 1))
-        per_page = int(request.args.get("per_page", 20))
+        per_page = int(request.args.get("per_page", DEFAULT_PER_PAGE))
     except ValueError:
-        raise ApiError(400, "bad_page", "page and per_page must be whole numbers.") from None
+        raise ApiError("bad_page", "page and per_page must be whole numbers.", 400) from None
     if not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ApiError(400, "bad_page", f"page is 1 to {MAX_PAGE:,}; per_page is 1 to {MAX_PER_PAGE}.")
+        raise ApiError("bad_page", f"page is 1 to {MAX_PAGE:,}; per_page is 1 to {MAX_PER_PAGE}.", 400)
     return page, per_page
 
 
@@ -50,8 +51,8 @@ def _when(name: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace(" ", "+") if "T" in raw else raw)
     except ValueError:
-        raise ApiError(400, "bad_filter", f"{name}={raw!r} is not a date or time; use ISO 8601, "
-                                          "e.g. 2026-11-30 or 2026-11-30T08:00:00Z.") from None
+        raise ApiError("bad_filter", f"{name}={raw!r} is not a date or time; use ISO 8601, "
+                                     "e.g. 2026-11-30 or 2026-11-30T08:00:00Z.", 400) from None
     if name == "until" and "T" not in raw and len(raw) == 10:
         value += timedelta(days=1)  # a date alone: until the end of that day
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
@@ -70,12 +71,12 @@ def history_filters() -> jobs.Filters:
     status = (request.args.get("status") or "").strip() or None
     kind = (request.args.get("kind") or "").strip() or None
     if status and status not in jobs.STATUSES:
-        raise ApiError(400, "bad_filter", f"status={status!r}: use one of {', '.join(jobs.STATUSES)}.")
+        raise ApiError("bad_filter", f"status={status!r}: use one of {', '.join(jobs.STATUSES)}.", 400)
     if kind and kind not in jobs.KINDS:
-        raise ApiError(400, "bad_filter", f"kind={kind!r}: use one of {', '.join(jobs.KINDS)}.")
+        raise ApiError("bad_filter", f"kind={kind!r}: use one of {', '.join(jobs.KINDS)}.", 400)
     since, until = _when("since"), _when("until")
     if since and until and since >= until:
-        raise ApiError(400, "bad_filter", "since must be before until.")
+        raise ApiError("bad_filter", "since must be before until.", 400)
     return jobs.Filters(status=status, kind=kind, since=since, until=until)
 
 
@@ -84,7 +85,7 @@ def cancel_job(job: Job) -> Job:
     if not jobs.cancel(session, job.id):
         session.rollback()
         session.refresh(job)
-        raise ApiError(409, "job_finished", f"Job {job.id} already ended ({job.status}); only queued or running jobs can be canceled.")
+        raise ApiError("job_finished", f"Job {job.id} already ended ({job.status}); only queued or running jobs can be canceled.", 409)
     session.commit()
     announce_ended(session, lambda job_id: enqueue(TASK_WEBHOOK, job_id))
     session.refresh(job)
@@ -130,10 +131,10 @@ def pipeline_name() -> str:
     if pipeline == "classify":
         return pipeline
     if pipeline != "noop":
-        raise ApiError(400, "bad_pipeline", "pipeline is 'classify' (the default) or 'noop'.")
+        raise ApiError("bad_pipeline", "pipeline is 'classify' (the default) or 'noop'.", 400)
     user = g.get("user")
     if auth_required() and not (user and user.is_admin):
-        raise ApiError(403, "admin_only", "The no-op pipeline is for benchmarks by an admin.")
+        raise ApiError("admin_only", "The no-op pipeline is for benchmarks by an admin.", 403)
     return pipeline
 
 

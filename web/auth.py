@@ -44,7 +44,7 @@ def _check_csrf() -> None:
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     # Compared as bytes: compare_digest refuses non-ASCII str, and any text may arrive here.
     if not sent or not hmac.compare_digest(sent.encode(), str(session.get("csrf", "")).encode()):
-        raise ApiError(400, "csrf_failed", "The form expired or did not come from this site; reload the page and try again.")
+        raise ApiError("csrf_failed", "The form expired or did not come from this site; reload the page and try again.", 400)
 
 
 def _load_user() -> None:
@@ -53,7 +53,7 @@ def _load_user() -> None:
     if header.lower().startswith("bearer "):
         user = accounts.user_for_key(db(), header[7:].strip())
         if user is None:
-            raise ApiError(401, "invalid_api_key", "That API key is not valid (revoked or mistyped); create one with `dogbreed keys create USER`.",
+            raise ApiError("invalid_api_key", "That API key is not valid (revoked or mistyped); create one with `dogbreed keys create USER`.", 401,
                            {"WWW-Authenticate": "Bearer"})
         g.user, g.via_key = user, True
     elif session.get("user_id") is not None:
@@ -70,7 +70,7 @@ def require_user() -> None:
     if not auth_required() or g.get("user") is not None:
         return
     if request.blueprint == "api":
-        raise ApiError(401, "unauthorized", "Send `Authorization: Bearer KEY`; create a key with `dogbreed keys create USER`.",
+        raise ApiError("unauthorized", "Send `Authorization: Bearer KEY`; create a key with `dogbreed keys create USER`.", 401,
                        {"WWW-Authenticate": "Bearer"})
     raise _LoginRedirect()
 

@@ -7,16 +7,28 @@ from flask import Flask, Response, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from shared.errors import DogbreedError
 from shared.images import ImageError
 from web.queue import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+class ApiError(DogbreedError):
+    """A refusal made in web/, answered as it is; `headers` go with it (Retry-After, WWW-Authenticate)."""
+
+    code: str
+    status: int = 400
+
+    def __init__(self, code: str, message: str, status: int | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(code, message, status)
+        self.headers = headers or {}
+
+
+def http_error_code(exc: HTTPException) -> str:
+    """Werkzeug's own errors (no such route, method ...) answer with their name as the code: "not_found"."""
+    return (exc.name or "error").lower().replace(" ", "_")
 
 
 def wants_json() -> bool:
@@ -56,7 +68,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        code = (exc.name or "error").lower().replace(" ", "_")
+        code = http_error_code(exc)
         message = exc.description or exc.name
         if exc.code == 413:
             limit = app.config["SETTINGS"].max_upload_bytes

@@ -81,11 +81,11 @@ def _check_access(settings: Settings) -> None:
         if not (auth and auth.type == "basic"
                 and hmac.compare_digest(auth.username or "", settings.metrics_user)
                 and hmac.compare_digest(auth.password or "", settings.metrics_password)):
-            raise ApiError(401, "unauthorized", "/metrics needs the user and password in DOGBREED_METRICS_USER "
-                           "and DOGBREED_METRICS_PASSWORD (HTTP basic auth).", {"WWW-Authenticate": 'Basic realm="metrics"'})
+            raise ApiError("unauthorized", "/metrics needs the user and password in DOGBREED_METRICS_USER "
+                           "and DOGBREED_METRICS_PASSWORD (HTTP basic auth).", 401, {"WWW-Authenticate": 'Basic realm="metrics"'})
     elif request.remote_addr not in LOOPBACK_ADDRESSES:
-        raise ApiError(403, "metrics_forbidden", "/metrics answers loopback clients only; set DOGBREED_METRICS_USER "
-                       "and DOGBREED_METRICS_PASSWORD to let Prometheus scrape it from elsewhere.")
+        raise ApiError("metrics_forbidden", "/metrics answers loopback clients only; set DOGBREED_METRICS_USER "
+                       "and DOGBREED_METRICS_PASSWORD to let Prometheus scrape it from elsewhere.", 403)
 
 
 def metrics():

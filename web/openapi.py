@@ -1,6 +1,9 @@
 """The API described by hand as OpenAPI 3.1, served at /api/v1/openapi.json; /api/docs shows it.
 
-The test suite checks every API response it gets against this document, so it cannot drift.
+The test suite checks every API response it gets against this document, so it cannot drift: every
+object schema is closed, and its enums and limits are the code's own constants, imported from where
+the code defines them. Error codes are listed per status; tests/web/test_openapi.py finds every code
+the code raises and checks that it is here and in README's error table.
 Swagger UI's files come from the `swagger-ui-bundle` pip package, never from a CDN.
 """
 from __future__ import annotations
@@ -8,6 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, jsonify, render_template, send_from_directory
+from werkzeug.exceptions import BadRequest, MethodNotAllowed, NotFound
+
+from shared import jobs, webhooks
+from shared.celeryconf import PIPELINE_TASKS
+from shared.images import ALLOWED_FORMATS
+from shared.settings import Settings
+from shared.tables import ID_LENGTH
+from web.api import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
+from web.errors import http_error_code
+from web.submit import MAX_IDEMPOTENCY_KEY
 
 bp = Blueprint("docs", __name__)
 
@@ -23,18 +36,26 @@ def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | No
     return answer
 
 
-ERRORS = {
-    400: "A bad field, parameter or file; `error.message` names the fix.",
-    401: "No API key or session, or a wrong key (when auth is on).",
-    403: "Not allowed for this user.",
-    404: "Not there, or not yours (the same answer).",
-    409: "Conflicts with the resource's state.",
-    413: "The upload is too large.",
-    415: "Not multipart/form-data, or not an image.",
-    429: "Too many submissions this minute; see Retry-After.",
-    500: "Our fault; it has been logged.",
-    503: "The database or the queue is unavailable, or the queue is full; see Retry-After.",
+# Each error status: what it means, and every `error.code` answered with it (README's table says when).
+ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
+    400: ("A bad field, parameter or file; `error.message` names the fix.",
+          ("missing_image", "too_many_files", "empty_file", "corrupt_image", "image_too_small", "too_many_scans",
+           "csrf_failed", "bad_page", "bad_pipeline", "bad_filter", "bad_idempotency_key", "bad_callback_url",
+           "webhooks_unavailable", http_error_code(BadRequest()))),
+    401: ("No API key or session, or a wrong key (when auth is on).", ("unauthorized", "invalid_api_key")),
+    403: ("Not allowed for this user.", ("admin_only", "metrics_forbidden")),
+    404: ("Not there, or not yours (the same answer).",
+          ("job_not_found", "batch_not_found", "image_gone", http_error_code(NotFound()))),
+    405: ("The path has no such method.", (http_error_code(MethodNotAllowed()),)),
+    409: ("Conflicts with the resource's state.", ("job_finished", "idempotency_key_reused")),
+    413: ("The upload is too large.", ("file_too_large", "image_too_large")),
+    415: ("Not multipart/form-data, or not an image.", ("not_multipart", "not_an_image", "unsupported_format")),
+    429: ("Too many submissions this minute; see Retry-After.", ("rate_limited",)),
+    500: ("Our fault; it has been logged.", ("internal_error",)),
+    503: ("The database or the queue is unavailable, or the queue is full; see Retry-After.",
+          ("queue_full", "queue_unavailable", "database_unavailable")),
 }
+ERROR_CODES = sorted({code for _, codes in ERRORS.values() for code in codes})
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -45,41 +66,63 @@ def _errors(*statuses: int) -> dict[str, Any]:
 _TIME = {"type": ["string", "null"], "format": "date-time"}
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait."}}
 _LOCATION = {"Location": {"schema": {"type": "string", "format": "uri"}, "description": "The resource's API URL."}}
-_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
-_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 64}}
-_STATUSES = ["queued", "running", "succeeded", "failed", "canceled"]
+_ID = {"type": "string", "minLength": ID_LENGTH, "maxLength": ID_LENGTH, "pattern": "^[A-Za-z0-9_-]+$"}
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": _ID}
+_BATCH_ID = {"name": "batch_id", "in": "path", "required": True, "schema": _ID}
+_STATUSES = list(jobs.STATUSES)
+_FORMATS = ", ".join(ALLOWED_FORMATS)
+
+
+def _closed(required: list[str], properties: dict[str, Any], **more: Any) -> dict[str, Any]:
+    """An object that names all of its fields: the checked test client fails on any other."""
+    return {"type": "object", "required": required, "additionalProperties": False, "properties": properties, **more}
+
+
+def _error(codes: list[str]) -> dict[str, Any]:
+    """An API error's body, `code` one of those given."""
+    return _closed(["code", "message"], {"code": {"enum": codes}, "message": {"type": "string"}})
+
+
+_SCORED = {"type": "number", "minimum": 0, "maximum": 1}
 
 SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object", "required": ["error"], "additionalProperties": False,
-        "properties": {"error": {"type": "object", "required": ["code", "message"], "additionalProperties": False,
-                                 "properties": {"code": {"type": "string", "examples": ["not_an_image"]},
-                                                "message": {"type": "string"}}}},
-    },
+    "Error": _closed(["error"], {"error": _error(ERROR_CODES)}),
+    "JobError": _closed(["code", "message"], {
+        "code": {"type": "string", "description": "Why the job failed: an image code from the Error list "
+                                                  "(the worker checks the stored image again), or e.g. "
+                                                  "`image_missing`, `model_unavailable`, `too_many_attempts`."},
+        "message": {"type": "string"}}),
     "Result": {
-        "type": "object", "required": ["kind"],
-        "description": "What the classifier found. `kind` is `noop` for the benchmark pipeline.",
+        "type": "object", "required": ["kind"], "additionalProperties": False,
+        "description": f"What the classifier found. `kind` is `{jobs.NOOP_KIND}` for the benchmark pipeline, "
+                       "with no other field.",
         "properties": {
-            "kind": {"enum": ["dog", "human", "neither", "noop"]},
+            "kind": {"enum": [*jobs.KINDS, jobs.NOOP_KIND]},
             "sentence": {"type": "string"},
-            "dog_score": {"type": "number"},
-            "breeds": {"type": "array", "items": {"type": "object", "required": ["breed", "probability"],
-                                                  "properties": {"breed": {"type": "string"},
-                                                                 "probability": {"type": "number"}}}},
-            "faces": {"type": "array", "items": {"type": "object", "required": ["x", "y", "w", "h"],
-                                                 "properties": {k: {"type": "integer"} for k in "xywh"}}},
-            "imagenet_top": {"type": "array", "items": {"type": "object"}},
-            "model": {"type": "object"},
-            "batch_size": {"type": "integer"},
+            "dog_score": _SCORED,
+            "breeds": {"type": "array", "items": _closed(["breed", "probability"],
+                                                         {"breed": {"type": "string"}, "probability": _SCORED})},
+            "faces": {"type": "array", "items": _closed(list("xywh"), {k: {"type": "integer"} for k in "xywh"})},
+            "imagenet_top": {"type": "array", "items": _closed(["label", "probability"],
+                                                               {"label": {"type": "string"}, "probability": _SCORED})},
+            "model": _closed(["backbone", "weights", "head", "model_version", "faces"], {
+                "backbone": {"type": "string"}, "weights": {"type": "string"}, "head": {"type": "string"},
+                "model_version": {"type": ["string", "null"], "description": "The published breed model; null "
+                                                                             "when none is active."},
+                "faces": {"type": "string", "description": "The face detector."}}),
+            "batch_size": {"type": "integer", "minimum": 1, "description": "Images in this one's forward pass."},
+            "stages_ms": _closed([], {s: {"type": "number", "minimum": 0} for s in ("decode", "queue", "model", "faces")},
+                                 description="Where the job's time went, in milliseconds."),
         },
     },
     "Webhook": {
-        "type": ["object", "null"], "required": ["url", "status", "attempts", "last_error"], "additionalProperties": False,
+        **_closed(["url", "status", "attempts", "last_error"], {
+            "url": {"type": "string", "format": "uri"},
+            "status": {"enum": list(webhooks.STATES)},
+            "attempts": {"type": "integer", "minimum": 0},
+            "last_error": {"type": ["string", "null"]}}),
+        "type": ["object", "null"],
         "description": "Delivery of the job's JSON to its callback_url; null when it has none.",
-        "properties": {"url": {"type": "string", "format": "uri"},
-                       "status": {"enum": ["pending", "delivered", "failed"]},
-                       "attempts": {"type": "integer", "minimum": 0},
-                       "last_error": {"type": ["string", "null"]}},
     },
     "JobCore": {
         "type": "object",
@@ -87,19 +130,18 @@ SCHEMAS: dict[str, Any] = {
                      "result", "error", "webhook"],
         "description": "A job as the webhook sends it.",
         "properties": {
-            "id": {"type": "string"},
+            "id": _ID,
             "status": {"enum": _STATUSES},
-            "batch_id": {"type": ["string", "null"]},
+            "batch_id": {"oneOf": [_ID, {"type": "null"}]},
             "created_at": {"type": "string", "format": "date-time"},
             "started_at": _TIME, "finished_at": _TIME,
             "attempts": {"type": "integer", "minimum": 0},
-            "image": {"type": "object", "additionalProperties": False,
-                      "required": ["filename", "sha256", "bytes", "format", "width", "height"],
-                      "properties": {"filename": {"type": ["string", "null"]}, "sha256": {"type": "string"},
-                                     "bytes": {"type": "integer"}, "format": {"type": "string"},
-                                     "width": {"type": "integer"}, "height": {"type": "integer"}}},
+            "image": _closed(["filename", "sha256", "bytes", "format", "width", "height"], {
+                "filename": {"type": ["string", "null"]}, "sha256": {"type": "string"},
+                "bytes": {"type": "integer"}, "format": {"enum": list(ALLOWED_FORMATS)},
+                "width": {"type": "integer"}, "height": {"type": "integer"}}),
             "result": {"oneOf": [_ref("Result"), {"type": "null"}], "description": "Set when succeeded."},
-            "error": {"oneOf": [_ref("Error/properties/error"), {"type": "null"}], "description": "Set when failed."},
+            "error": {"oneOf": [_ref("JobError"), {"type": "null"}], "description": "Set when failed."},
             "webhook": _ref("Webhook"),
         },
     },
@@ -109,65 +151,65 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"url": {"type": "string", "format": "uri"}, "page_url": {"type": "string", "format": "uri"},
                        "image_url": {"type": "string", "format": "uri"}},
     },
-    "JobList": {
-        "type": "object", "required": ["jobs", "page", "per_page", "total", "pages", "next"], "additionalProperties": False,
-        "properties": {"jobs": {"type": "array", "items": _ref("Job")}, "page": {"type": "integer"},
-                       "per_page": {"type": "integer"}, "total": {"type": "integer"}, "pages": {"type": "integer"},
-                       "next": {"type": ["string", "null"], "format": "uri"}},
-    },
-    "RejectedFile": {
-        "type": "object", "required": ["filename", "error"], "additionalProperties": False,
-        "description": "A file of an album that was refused; it keeps its place in the list.",
-        "properties": {"filename": {"type": ["string", "null"]}, "error": _ref("Error/properties/error")},
-    },
-    "Batch": {
-        "type": "object", "required": ["id", "created_at", "url", "page_url", "summary", "jobs"], "additionalProperties": False,
-        "properties": {
-            "id": {"type": "string"},
-            "created_at": {"type": "string", "format": "date-time"},
-            "url": {"type": "string", "format": "uri"},
-            "page_url": {"type": "string", "format": "uri"},
-            "summary": {"type": "object", "additionalProperties": False,
-                        "required": [*_STATUSES, "rejected", "total", "done"],
-                        "properties": {**{s: {"type": "integer"} for s in [*_STATUSES, "rejected", "total"]},
-                                       "done": {"type": "boolean", "description": "No job is queued or running."}}},
-            "jobs": {"type": "array", "items": {"oneOf": [_ref("Job"), _ref("RejectedFile")]}},
-        },
-    },
-    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
-    "Readiness": {
-        "type": "object", "required": ["status", "checks"],
-        "properties": {"status": {"enum": ["ready", "not_ready"]},
-                       "checks": {"type": "object", "additionalProperties": {"type": "string"}}},
-    },
+    "JobList": _closed(["jobs", "page", "per_page", "total", "pages", "next"], {
+        "jobs": {"type": "array", "items": _ref("Job")},
+        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
+        "total": {"type": "integer", "minimum": 0}, "pages": {"type": "integer", "minimum": 0},
+        "next": {"type": ["string", "null"], "format": "uri"}}),
+    "RejectedFile": _closed(["filename", "error"], {
+        "filename": {"type": ["string", "null"]}, "error": _ref("Error/properties/error")},
+        description="A file of an album that was refused; it keeps its place in the list."),
+    "Album": _closed(["id", "created_at", "url", "page_url", "summary", "jobs"], {
+        "id": _ID,
+        "created_at": {"type": "string", "format": "date-time"},
+        "url": {"type": "string", "format": "uri"},
+        "page_url": {"type": "string", "format": "uri"},
+        "summary": _closed([*_STATUSES, "rejected", "total", "done"], {
+            **{s: {"type": "integer", "minimum": 0} for s in [*_STATUSES, "rejected", "total"]},
+            "done": {"type": "boolean", "description": "No job is queued or running."}}),
+        "jobs": {"type": "array", "items": {"oneOf": [_ref("Job"), _ref("RejectedFile")]}},
+    }),
+    "Health": _closed(["status"], {"status": {"const": "ok"}}),
+    "Readiness": _closed(["status", "checks", "workers"], {
+        "status": {"enum": ["ready", "not_ready"]},
+        "checks": _closed(["database", "broker"], {
+            "database": {"type": "string", "description": "`ok`, or `unreachable: ` and the error's type."},
+            "broker": {"type": "string"}}),
+        "workers": _closed(["alive", "status"], {
+            "alive": {"type": ["integer", "null"], "minimum": 0,
+                      "description": "Workers with a live heartbeat; null when the broker cannot be asked."},
+            "status": {"type": "string", "description": "`ok`, `unknown`, or why jobs will wait."}},
+            description="Reported beside readiness: without a worker, jobs are accepted and wait in the queue.")}),
 }
 
 _SUBMIT_FORM: dict[str, Any] = {
     "type": "object", "required": ["image"],
     "properties": {
         "image": {"type": "string", "contentMediaType": "application/octet-stream",
-                  "description": "One JPEG, PNG, WebP, GIF or BMP image."},
+                  "description": f"One image: {_FORMATS} (known by its bytes, whatever its name says)."},
         "callback_url": {"type": "string", "format": "uri",
                          "description": "POSTed the job's JSON when it ends, signed in X-Dogbreed-Signature."},
-        "pipeline": {"enum": ["classify", "noop"], "description": "`noop` (admins): the queue path without the model."},
+        "pipeline": {"enum": list(PIPELINE_TASKS), "description": "`noop` (admins): the queue path without the model."},
     },
 }
 _FILTERS = [
     {"name": "status", "in": "query", "schema": {"enum": _STATUSES}},
-    {"name": "kind", "in": "query", "schema": {"enum": ["dog", "human", "neither"]}},
+    {"name": "kind", "in": "query", "schema": {"enum": list(jobs.KINDS)}},
     {"name": "since", "in": "query", "schema": {"type": "string"},
      "description": "ISO 8601 date or time (UTC when no offset); jobs created at or after it."},
     {"name": "until", "in": "query", "schema": {"type": "string"},
      "description": "ISO 8601 date or time; jobs created before it (a date alone: to the end of that day)."},
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
-    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
+    {"name": "per_page", "in": "query",
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
 ]
 
 PATHS: dict[str, Any] = {
     "/api/v1/jobs": {
         "post": {
             "operationId": "submitJob", "summary": "Submit one image", "tags": ["jobs"],
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "maxLength": 255},
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
                             "description": "Same key and image within 24 h: the first job again (200), not a new one."}],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _SUBMIT_FORM}}},
             "responses": {"202": _json(_ref("Job"), "Accepted and queued.", _LOCATION),
@@ -194,16 +236,17 @@ PATHS: dict[str, Any] = {
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
-                                         "description": "Up to DOGBREED_MAX_FILES_PER_REQUEST (default 32) images."},
+                                         "description": "Up to DOGBREED_MAX_FILES_PER_REQUEST (default "
+                                                        f"{Settings.max_files_per_request}) images."},
                                "callback_url": _SUBMIT_FORM["properties"]["callback_url"]}}}}},
-            "responses": {"202": _json(_ref("Batch"), "Accepted; a bad file is listed in place with its error.", _LOCATION),
+            "responses": {"202": _json(_ref("Album"), "Accepted; a bad file is listed in place with its error.", _LOCATION),
                           **_errors(400, 401, 413, 415, 429, 503)},
         },
     },
     "/api/v1/batches/{batch_id}": {
         "parameters": [_BATCH_ID],
         "get": {"operationId": "getBatch", "summary": "An album's jobs and summary", "tags": ["batches"],
-                "responses": {"200": _json(_ref("Batch"), "The album."), **_errors(401, 404, 503)}},
+                "responses": {"200": _json(_ref("Album"), "The album."), **_errors(401, 404, 503)}},
     },
     "/api/v1/openapi.json": {
         "get": {"operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
@@ -222,8 +265,10 @@ PATHS: dict[str, Any] = {
 
 
 def document() -> dict[str, Any]:
-    responses = {f"E{s}": _json(_ref("Error"), text, _RETRY_AFTER if s in (429, 503) else None)
-                 for s, text in ERRORS.items()}
+    responses = {f"E{s}": _json(_closed(["error"], {"error": _error(list(codes))}),
+                                f"{text} Codes: {', '.join(f'`{c}`' for c in codes)}.",
+                                _RETRY_AFTER if s in (429, 503) else None)
+                 for s, (text, codes) in ERRORS.items()}
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",

@@ -69,7 +69,7 @@ def job_image(job_id: str):
     try:  # a local file or an S3 object, streamed through: the browser never talks to the bucket
         image = store.open(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
     except FileNotFoundError:
-        raise ApiError(404, "image_gone", "This job's image has expired and was deleted.") from None
+        raise ApiError("image_gone", "This job's image has expired and was deleted.", 404) from None
     response = make_response(send_file(image.stream, mimetype=MIME_TYPES.get(job.image_format, "application/octet-stream"),
                                        max_age=3600, conditional=True, etag=job.image_sha256,
                                        last_modified=image.modified))

@@ -6,10 +6,12 @@ from flask import Flask, current_app
 
 from shared import logs
 from shared.celeryconf import PUBLISH_RETRY_POLICY, make_celery
+from shared.errors import FixedCodeError
 
 
-class BrokerUnavailable(RuntimeError):
-    pass
+class BrokerUnavailable(FixedCodeError, RuntimeError):
+    code = "queue_unavailable"
+    status = 503
 
 
 def init_app(app: Flask) -> None:

@@ -51,7 +51,7 @@ def check_submission() -> None:
     if count + int(previous or 0) * (1 - elapsed) > limit:
         client.decr(key)  # a refused submission does not count against the next minute
         retry_after = max(1, int(WINDOW_S - now % WINDOW_S))
-        raise ApiError(429, "rate_limited", f"More than {limit} submissions this minute; try again in {retry_after} s.",
+        raise ApiError("rate_limited", f"More than {limit} submissions this minute; try again in {retry_after} s.", 429,
                        {"Retry-After": str(retry_after)})
 
 

@@ -40,12 +40,12 @@ def callback_url() -> str | None:
         return None
     settings = current_app.config["SETTINGS"]
     if not settings.webhook_secret:
-        raise ApiError(400, "webhooks_unavailable",
-                       "This server sends no webhooks: its operator has not set DOGBREED_WEBHOOK_SECRET. Poll the job instead.")
+        raise ApiError("webhooks_unavailable",
+                       "This server sends no webhooks: its operator has not set DOGBREED_WEBHOOK_SECRET. Poll the job instead.", 400)
     try:
         return check_callback_url(url, settings.webhook_allow_private)
     except CallbackUrlError as exc:
-        raise ApiError(400, "bad_callback_url", str(exc)) from None
+        raise ApiError("bad_callback_url", str(exc), 400) from None
 
 
 def idempotency_key() -> str | None:
@@ -54,14 +54,14 @@ def idempotency_key() -> str | None:
         return None
     key = key.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
-        raise ApiError(400, "bad_idempotency_key",
-                       f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID.")
+        raise ApiError("bad_idempotency_key",
+                       f"Idempotency-Key is 1 to {MAX_IDEMPOTENCY_KEY} printable characters, e.g. a UUID.", 400)
     return key
 
 
 def _queue_full() -> ApiError:
     limit = current_app.config["SETTINGS"].max_queued_jobs
-    return ApiError(503, "queue_full", f"{limit} jobs are already waiting; try again shortly.", {"Retry-After": "10"})
+    return ApiError("queue_full", f"{limit} jobs are already waiting; try again shortly.", 503, {"Retry-After": "10"})
 
 
 def _check_queue_room(wanted: int) -> None:
@@ -141,9 +141,9 @@ def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], album: Albu
 
 def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
     if hashlib.sha256(data).hexdigest() != earlier.image_sha256:
-        raise ApiError(409, "idempotency_key_reused",
+        raise ApiError("idempotency_key_reused",
                        f"Idempotency-Key {key!r} was used in the last 24 h for another image (job {earlier.id}); "
-                       "use a new key for a new image.")
+                       "use a new key for a new image.", 409)
     return Submitted(earlier, replayed=True)
 
 

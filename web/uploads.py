@@ -29,20 +29,20 @@ class Upload:
 
 def _files(what: str) -> list[FileStorage]:
     if not (request.mimetype or "").startswith("multipart/form-data"):
-        raise ApiError(415, "not_multipart", f"Send the image as multipart/form-data in the field '{FIELD}'.")
+        raise ApiError("not_multipart", f"Send the image as multipart/form-data in the field '{FIELD}'.", 415)
     files = request.files.getlist(FIELD)
     if not files:
         others = ", ".join(sorted(request.files.keys()))
         hint = f" (got the field{'s' if len(request.files) > 1 else ''} {others})" if others else ""
-        raise ApiError(400, "missing_image", f"No file in the multipart field '{FIELD}'{hint}; send {what} there.")
+        raise ApiError("missing_image", f"No file in the multipart field '{FIELD}'{hint}; send {what} there.", 400)
     return files
 
 
 def read_upload(max_bytes: int, max_pixels: int) -> Upload:
     files = _files("exactly one image")
     if len(files) > 1:
-        raise ApiError(400, "too_many_files", f"Send exactly one image per job; got {len(files)} files in '{FIELD}' "
-                                              "(an album goes to POST /api/v1/batches).")
+        raise ApiError("too_many_files", f"Send exactly one image per job; got {len(files)} files in '{FIELD}' "
+                                         "(an album goes to POST /api/v1/batches).", 400)
     return _read(files[0], max_bytes, max_pixels)
 
 
@@ -50,8 +50,8 @@ def read_uploads(max_files: int, max_bytes: int, max_pixels: int) -> list[Upload
     """Every file of an album, in order: an Upload, or its name with what is wrong with it."""
     files = _files(f"1 to {max_files} images")
     if len(files) > max_files:
-        raise ApiError(400, "too_many_files", f"An album takes at most {max_files} images; got {len(files)}. "
-                                              "Send the rest in another request.")
+        raise ApiError("too_many_files", f"An album takes at most {max_files} images; got {len(files)}. "
+                                         "Send the rest in another request.", 400)
     found: list[Upload | tuple[str | None, ApiError | images.ImageError]] = []
     for upload in files:
         try:
@@ -64,7 +64,7 @@ def read_uploads(max_files: int, max_bytes: int, max_pixels: int) -> list[Upload
 def _read(upload: FileStorage, max_bytes: int, max_pixels: int) -> Upload:
     data = upload.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ApiError(413, "file_too_large", f"The upload is over the {max_bytes // (1024 * 1024)} MiB limit; send a smaller image.")
+        raise ApiError("file_too_large", f"The upload is over the {max_bytes // (1024 * 1024)} MiB limit; send a smaller image.", 413)
     info = images.inspect(data, max_pixels)
     filename = secure_filename(upload.filename or "") or None
     return Upload(data=data, filename=filename, info=info)

@@ -12,7 +12,7 @@ from shared import logs
 from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
 from shared.db import session_scope
 from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
-from shared.jobs import claim
+from shared.jobs import NOOP_KIND, claim
 from worker.metrics import STAGE_SECONDS
 from worker.retry import PASSING_FAULTS, retry_options
 from worker.runtime import Runtime
@@ -32,7 +32,7 @@ def run_job(runtime: Runtime, job_id: str, node: str, noop: bool = False) -> str
                 return "skipped"
             sha, fmt, size = job.image_sha256, job.image_format, (job.image_width, job.image_height)
         if noop:
-            return runtime.finish(job_id, result={"kind": "noop"})
+            return runtime.finish(job_id, result={"kind": NOOP_KIND})
         try:
             start = time.perf_counter()
             data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))

@@ -10,12 +10,15 @@ from typing import Any, Callable
 
 from cli import client as api
 from cli.client import Poll
+from shared.errors import FixedCodeError
 
 TIGHT = Poll(first_s=0.002, factor=1.0, max_s=0.002)  # one job alone: latency to the millisecond
 
 
-class BenchError(RuntimeError):
+class BenchError(FixedCodeError, RuntimeError):
     """The service refused or lost a job; the message says what to fix."""
+
+    code = "bench_failed"
 
 
 DEFAULT_POLL = Poll()

@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from cli.client import IMAGE_SUFFIXES, image_files
+from shared.errors import FixedCodeError
 
 
 def texture_jpeg(rng: np.random.Generator, width: int, height: int) -> bytes:
@@ -25,8 +26,10 @@ def make_images(count: int, width: int = 640, height: int = 480, seed: int = 0) 
     return [texture_jpeg(rng, width, height) for _ in range(count)]
 
 
-class NoImages(ValueError):
+class NoImages(FixedCodeError, ValueError):
     """--images names no folder with photos; the message says what was looked for."""
+
+    code = "no_images"
 
 
 def load_images(folder: str, count: int | None = None) -> list[bytes]:

@@ -49,36 +49,63 @@ def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int
     return job
 
 
-def mark_enqueued(session: Session, job_id: str) -> None:
-    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()))
+def mark_enqueued(session: Session, job_ids: list[str]) -> None:
+    """One statement for all the jobs whose messages just went out."""
+    if job_ids:
+        session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=utcnow())
+                        .execution_options(synchronize_session=False))
 
 
-def claim(session: Session, job_id: str, node: str, max_attempts: int) -> Job | None:
-    """Move a job to running and count the attempt; None when it is finished or gone.
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs of a job it now runs: its image, and which attempt this is."""
 
-    A job running on another node is left alone: a duplicate message must not run it twice while
-    that node lives (a dead node's jobs are requeued by the reaper). The same node may claim it
-    again: its own retry after a passing fault. One that has used all its attempts is failed
-    here instead of looping forever.
+    id: str
+    image_sha256: str
+    image_format: str
+    image_width: int
+    image_height: int
+    attempts: int
+
+
+def _claimable(node: str) -> Any:
+    """Queued, or running on this same node (its own retry after a passing fault): never a finished
+    job, and never one another node runs (a duplicate message while that node lives)."""
+    return (Job.status == QUEUED) | ((Job.status == RUNNING) & (Job.node == node))
+
+
+def claim_chunk(session: Session, job_ids: list[str], node: str, max_attempts: int) -> list[Claimed]:
+    """Move every claimable job of a chunk to running and count its attempt, in ONE statement.
+
+    The row is re-checked by the UPDATE itself, so two deliveries of one message cannot both win on
+    different nodes (PostgreSQL re-evaluates the WHERE after a concurrent commit; SQLite has one
+    writer). Jobs that used all their attempts are failed here instead of looping forever; finding
+    them costs a second statement only when some job of the chunk was not claimed.
+    Returned in the chunk's order.
     """
-    job = session.get(Job, job_id)
-    if job is None or job.status in FINISHED:
-        return None
-    if job.status == RUNNING and job.node != node[:200]:
-        return None
-    if job.attempts >= max_attempts:
-        give_up(session, job_id, job.attempts)
-        return None
-    # ignored: an UPDATE's Result is a CursorResult, which has rowcount (SQLAlchemy types it as Result)
-    moved = session.execute(  # type: ignore[attr-defined]
+    if not job_ids:
+        return []
+    node = node[:200]
+    rows = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)), Job.attempts == job.attempts)
-        .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node[:200])
-    ).rowcount
-    if not moved:
-        return None
-    session.refresh(job)
-    return job
+        .where(Job.id.in_(job_ids), _claimable(node), Job.attempts < max_attempts)
+        .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node)
+        .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts)
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed = {row.id: Claimed(*row) for row in rows}
+    if len(claimed) < len(set(job_ids)):
+        spent = session.execute(select(Job.id, Job.attempts).where(
+            Job.id.in_(set(job_ids) - set(claimed)), _claimable(node), Job.attempts >= max_attempts)).all()
+        for job_id, attempts in spent:
+            give_up(session, job_id, attempts)
+    return [claimed[job_id] for job_id in dict.fromkeys(job_ids) if job_id in claimed]
+
+
+def claim(session: Session, job_id: str, node: str, max_attempts: int) -> Claimed | None:
+    """One job: a chunk of one, under the same rules; None when it is finished, gone, or another node's."""
+    claimed = claim_chunk(session, [job_id], node, max_attempts)
+    return claimed[0] if claimed else None
 
 
 def succeed(session: Session, job_id: str, result: dict[str, Any]) -> bool:

@@ -131,8 +131,7 @@ def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], album: Albu
     except BrokerUnavailable:
         _take_back_rows(added, stored, album)
         raise
-    for job in added:
-        jobs.mark_enqueued(session, job.id)
+    jobs.mark_enqueued(session, [job.id for job in added])
     session.commit()
     JOBS_SUBMITTED.inc(len(added))
     for job in added:

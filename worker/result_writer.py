@@ -35,9 +35,15 @@ class ResultWriter:
 
     def finish(self, job_id: str, result: dict[str, Any] | None = None, error: tuple[str, str] | None = None) -> str:
         """Record a job's end; returns once it is committed, so the message is acked only after."""
-        if (result is None) == (error is None):  # here, not in the write, where it would fail the whole batch
-            raise ValueError(f"job {job_id}: finish() takes a result or an error, not both or neither")
-        return self._batcher.submit((job_id, result, error)).result(timeout=120)
+        return self.finish_many([(job_id, result, error)])[0]
+
+    def finish_many(self, outcomes: list[Outcome]) -> list[str]:
+        """Record the ends of a chunk's jobs; they join one write (with whatever else is waiting) and
+        this returns once all are committed, so the chunk's message is acked only after."""
+        for job_id, result, error in outcomes:  # here, not in the write, where it would fail the whole batch
+            if (result is None) == (error is None):
+                raise ValueError(f"job {job_id}: finish() takes a result or an error, not both or neither")
+        return [future.result(timeout=120) for future in self._batcher.submit_all(outcomes)]
 
     def _write(self, outcomes: list[Outcome]) -> list[str]:
         start = time.perf_counter()

@@ -17,7 +17,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import job_metrics, jobs
-from shared.celeryconf import JOB_TASKS, TASK_WEBHOOK, make_celery, task_for
+from shared.celeryconf import TASK_WEBHOOK, make_celery, task_for
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.redis_keys import alive_nodes
 from shared.settings import Settings
@@ -56,8 +56,8 @@ class Reaper:
         counts = {"requeued": 0, "failed": 0}
         with session_scope(self.sessions) as session:
             stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
-            # A queued job whose message still waits (a long queue) keeps it: no second message per round.
-            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue, JOB_TASKS)
+            # A queued job whose message (its own or its chunk's) still waits keeps it: no second message.
+            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue)
                        if any(job.status == jobs.QUEUED for job in stale) else set())
             for job in stale:
                 if job.status == jobs.QUEUED and job.id in waiting:
@@ -116,7 +116,7 @@ class Reaper:
         if not candidates:
             return
         live_held = set().union(*(heartbeat.held_by(self.redis, queue, node) for node in alive))
-        present = heartbeat.messages_in_broker(self.redis, queue, JOB_TASKS, SETTLE_S)
+        present = heartbeat.messages_in_broker(self.redis, queue, SETTLE_S)
         for job in candidates:
             if job.id not in present and job.id not in live_held:
                 self._resend(session, job, counts)

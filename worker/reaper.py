@@ -87,12 +87,14 @@ class Reaper:
             if not running and not suspects:
                 return counts
             alive = alive_nodes(self.redis, queue)
+            resent = set()
             for job in running:
                 if job.node not in alive:
                     self._resend(session, job, counts)
+                    resent.add(job.id)
             dead = suspects - alive
             for node in dead:
-                self._resend_held(session, node, counts)
+                self._resend_held(session, node, counts, resent)
             if dead:
                 self._resend_lost(session, alive, counts)
                 for node in dead:
@@ -101,9 +103,11 @@ class Reaper:
             log.warning("reaper: re-enqueued %d job(s) of dead workers, failed %d", counts["requeued"], counts["failed"])
         return counts
 
-    def _resend_held(self, session: Session, node: str, counts: dict[str, int]) -> None:
+    def _resend_held(self, session: Session, node: str, counts: dict[str, int], resent: set[str]) -> None:
+        """The jobs whose messages (single or chunk) a dead node received but never started. `resent`:
+        its running ones, just requeued and so queued now too; a second message would run them twice."""
         held = heartbeat.held_by(self.redis, self.settings.queue, node)
-        for job in jobs.queued_among(session, held):
+        for job in jobs.queued_among(session, held - resent):
             self._resend(session, job, counts)
         heartbeat.forget(self.redis, self.settings.queue, node, held)
 
@@ -137,9 +141,11 @@ class Reaper:
         or lost in delivery."""
         counts = {"requeued": 0, "failed": 0}
         with session_scope(self.sessions) as session:
+            resent = set()
             for job in jobs.orphans_of(session, node, started_at):
                 self._resend(session, job, counts)
-            self._resend_held(session, node, counts)
+                resent.add(job.id)
+            self._resend_held(session, node, counts, resent)
             if node in heartbeat.known_nodes(self.redis, self.settings.queue):  # it did not stop cleanly
                 self._resend_lost(session, alive_nodes(self.redis, self.settings.queue), counts)
         if any(counts.values()):

@@ -54,3 +54,17 @@ def test_a_dead_nodes_held_chunk_goes_back_job_by_job(settings):
     assert sorted(queued_messages(settings)) == sorted(("dogbreed.classify", repr([job_id])) for job_id in ids)
     assert heartbeat.held_by(client, settings.queue, dead) == set()
     heartbeat.release(client, settings.queue, dead, ids)  # releasing what is gone is harmless
+
+
+def test_a_dead_nodes_chunk_half_run_gets_one_message_per_job(settings):
+    """It was running two jobs of the chunk it held and had not started the third: each job goes back
+    once. Two messages for one job would run it twice and count two attempts for one interruption."""
+    ids = queued_jobs(settings, 3, queued_ago_s=1)
+    dead = f"dead-{settings.queue}@localhost"
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as s:
+        assert [c.id for c in jobs.claim_chunk(s, ids[:2], dead, max_attempts=3)] == ids[:2]
+    engine.dispose()
+    heartbeat.hold(redis.Redis.from_url(settings.broker_url), settings.queue, dead, ids)
+    assert Reaper(settings).reap_orphans() == {"requeued": 3, "failed": 0}
+    assert sorted(queued_messages(settings)) == sorted(("dogbreed.classify", repr([job_id])) for job_id in ids)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import JSON, case, cast, func, literal, null, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.tables import Job, utcnow
@@ -133,7 +133,8 @@ def cancel(session: Session, job_id: str) -> bool:
 
 
 def _finish(session: Session, job_id: str, **values: Any) -> bool:
-    """The one way a job ends: only from queued or running, so the first end wins and stays."""
+    """The one rule a job ends by (finish_many applies it to many at once): only from queued or
+    running, so the first end wins and stays."""
     row = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_(UNFINISHED))
@@ -146,6 +147,76 @@ def _finish(session: Session, job_id: str, **values: Any) -> bool:
     if row.callback_url:
         session.info.setdefault(ENDED_WITH_CALLBACK, []).append(job_id)
     return True
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A job one write ended, as its UPDATE returned it: what the metrics totals need, with no SELECT after."""
+
+    id: str
+    status: str
+    result_kind: str | None
+    created_at: datetime | None
+    finished_at: datetime | None
+
+
+def _storable(result: dict[str, Any]) -> str | None:
+    """Why a result cannot be stored (NaN or infinity: PostgreSQL's json refuses them), or None."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def finish_many(session: Session, outcomes: list[tuple[str, dict[str, Any] | None, tuple[str, str] | None]]
+                ) -> dict[str, Ended]:
+    """End many jobs in ONE UPDATE (each column a CASE on the id), each with its result or its error.
+
+    The same rule as `_finish`: only a queued or running job moves, so a canceled or already finished
+    one keeps its one end; a result that cannot be stored fails that job alone. The first outcome of a
+    job wins. Returns the jobs that moved, read back with RETURNING.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for job_id, result, error in outcomes:
+        if job_id in rows:
+            continue
+        why = _storable(result) if result is not None and error is None else None
+        if why is not None:
+            error = ("invalid_result", f"The classifier produced a result that cannot be stored ({why}); "
+                     "resubmit the image, and if it fails again, check the model.")
+        if error is None:
+            kind = (result or {}).get("kind")
+            rows[job_id] = {"status": SUCCEEDED, "result": result, "result_kind": kind if kind in KINDS else None,
+                            "error_code": None, "error_message": None}
+        else:
+            rows[job_id] = {"status": FAILED, "result": None, "result_kind": None,
+                            "error_code": error[0], "error_message": error[1]}
+    if not rows:
+        return {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def column(name: str) -> Any:
+        def value(v: Any) -> Any:
+            if name != "result":
+                return literal(v, Job.__table__.c[name].type)
+            value = null() if v is None else literal(v, JSON)  # SQL NULL: a failed job has no result
+            # PostgreSQL types a CASE of bare parameters (or of NULLs alone) as text, which a json column refuses.
+            return cast(value, JSON) if postgres else value
+        return case({job_id: value(row[name]) for job_id, row in rows.items()}, value=Job.id)
+
+    ended = session.execute(
+        update(Job)
+        .where(Job.id.in_(list(rows)), Job.status.in_(UNFINISHED))
+        .values(finished_at=utcnow(), **{name: column(name) for name in next(iter(rows.values()))})
+        .returning(Job.id, Job.status, Job.result_kind, Job.created_at, Job.finished_at, Job.callback_url)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for row in ended:
+        if row.callback_url:
+            session.info.setdefault(ENDED_WITH_CALLBACK, []).append(row.id)
+    return {row.id: Ended(row.id, row.status, row.result_kind, as_utc(row.created_at), as_utc(row.finished_at))
+            for row in ended}
 
 
 def give_up(session: Session, job_id: str, attempts: int) -> bool:

@@ -7,17 +7,39 @@ from shared.settings import Settings
 
 TASK_CLASSIFY = "dogbreed.classify"
 TASK_NOOP = "dogbreed.noop"
+TASK_CLASSIFY_CHUNK = "dogbreed.classify_chunk"
+TASK_NOOP_CHUNK = "dogbreed.noop_chunk"
 TASK_WEBHOOK = "dogbreed.webhook"
 # A job row records its pipeline; this is the task that runs it (the reaper resends the same one).
 PIPELINE_TASKS = {"classify": TASK_CLASSIFY, "noop": TASK_NOOP}
+# An album goes out as chunks of up to DOGBREED_MAX_BATCH job ids, one message each: one claim,
+# one shared forward pass, one bulk write and one ack for the whole chunk.
+CHUNK_TASKS = {"classify": TASK_CLASSIFY_CHUNK, "noop": TASK_NOOP_CHUNK}
 PIPELINES = tuple(PIPELINE_TASKS)
 JOB_TASKS = tuple(PIPELINE_TASKS.values())  # the tasks whose one argument is a job id
-
+JOB_CHUNK_TASKS = tuple(CHUNK_TASKS.values())  # the tasks whose one argument is a list of job ids
 
 
 def task_for(pipeline: str) -> str:
     """The task that runs a job of this pipeline (rows from before pipelines were recorded: classify)."""
     return PIPELINE_TASKS.get(pipeline, TASK_CLASSIFY)
+
+
+def chunk_task_for(pipeline: str) -> str:
+    """The task that runs a chunk of jobs of this pipeline."""
+    return CHUNK_TASKS.get(pipeline, TASK_CLASSIFY_CHUNK)
+
+
+def job_ids_of(task_name: str | None, args: object) -> list[str]:
+    """The job ids a message of ours carries (none for other tasks): what the heartbeat holds and the
+    reaper looks for, read one way for single and chunk messages."""
+    if not isinstance(args, (list, tuple)) or not args:
+        return []
+    if task_name in JOB_TASKS:
+        return [str(args[0])]
+    if task_name in JOB_CHUNK_TASKS and isinstance(args[0], (list, tuple)):
+        return [str(job_id) for job_id in args[0]]
+    return []
 
 
 # Enqueue must not hang a web request when Redis is away: a few quick tries, then 503.

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import JSON, case, cast, func, literal, null, select, text, update
 from sqlalchemy.orm import Session
 
 from shared.tables import Job, utcnow
@@ -50,36 +50,63 @@ def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int
     return job
 
 
-def mark_enqueued(session: Session, job_id: str) -> None:
-    session.execute(update(Job).where(Job.id == job_id).values(enqueued_at=utcnow()))
+def mark_enqueued(session: Session, job_ids: list[str]) -> None:
+    """One statement for all the jobs whose messages just went out."""
+    if job_ids:
+        session.execute(update(Job).where(Job.id.in_(job_ids)).values(enqueued_at=utcnow())
+                        .execution_options(synchronize_session=False))
 
 
-def claim(session: Session, job_id: str, node: str, max_attempts: int) -> Job | None:
-    """Move a job to running and count the attempt; None when it is finished or gone.
+@dataclass(frozen=True)
+class Claimed:
+    """What a worker needs of a job it now runs: its image, and which attempt this is."""
 
-    A job running on another node is left alone: a duplicate message must not run it twice while
-    that node lives (a dead node's jobs are requeued by the reaper). The same node may claim it
-    again: its own retry after a passing fault. One that has used all its attempts is failed
-    here instead of looping forever.
+    id: str
+    image_sha256: str
+    image_format: str
+    image_width: int
+    image_height: int
+    attempts: int
+
+
+def _claimable(node: str) -> Any:
+    """Queued, or running on this same node (its own retry after a passing fault): never a finished
+    job, and never one another node runs (a duplicate message while that node lives)."""
+    return (Job.status == QUEUED) | ((Job.status == RUNNING) & (Job.node == node))
+
+
+def claim_chunk(session: Session, job_ids: list[str], node: str, max_attempts: int) -> list[Claimed]:
+    """Move every claimable job of a chunk to running and count its attempt, in ONE statement.
+
+    The row is re-checked by the UPDATE itself, so two deliveries of one message cannot both win on
+    different nodes (PostgreSQL re-evaluates the WHERE after a concurrent commit; SQLite has one
+    writer). Jobs that used all their attempts are failed here instead of looping forever; finding
+    them costs a second statement only when some job of the chunk was not claimed.
+    Returned in the chunk's order.
     """
-    job = session.get(Job, job_id)
-    if job is None or job.status in FINISHED:
-        return None
-    if job.status == RUNNING and job.node != node[:200]:
-        return None
-    if job.attempts >= max_attempts:
-        give_up(session, job_id, job.attempts)
-        return None
-    # ignored: an UPDATE's Result is a CursorResult, which has rowcount (SQLAlchemy types it as Result)
-    moved = session.execute(  # type: ignore[attr-defined]
+    if not job_ids:
+        return []
+    node = node[:200]
+    rows = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)), Job.attempts == job.attempts)
-        .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node[:200])
-    ).rowcount
-    if not moved:
-        return None
-    session.refresh(job)
-    return job
+        .where(Job.id.in_(job_ids), _claimable(node), Job.attempts < max_attempts)
+        .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node)
+        .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts)
+        .execution_options(synchronize_session=False)
+    ).all()
+    claimed = {row.id: Claimed(*row) for row in rows}
+    if len(claimed) < len(set(job_ids)):
+        spent = session.execute(select(Job.id, Job.attempts).where(
+            Job.id.in_(set(job_ids) - set(claimed)), _claimable(node), Job.attempts >= max_attempts)).all()
+        for job_id, attempts in spent:
+            give_up(session, job_id, attempts)
+    return [claimed[job_id] for job_id in dict.fromkeys(job_ids) if job_id in claimed]
+
+
+def claim(session: Session, job_id: str, node: str, max_attempts: int) -> Claimed | None:
+    """One job: a chunk of one, under the same rules; None when it is finished, gone, or another node's."""
+    claimed = claim_chunk(session, [job_id], node, max_attempts)
+    return claimed[0] if claimed else None
 
 
 def succeed(session: Session, job_id: str, result: dict[str, Any]) -> bool:
@@ -107,7 +134,8 @@ def cancel(session: Session, job_id: str) -> bool:
 
 
 def _finish(session: Session, job_id: str, **values: Any) -> bool:
-    """The one way a job ends: only from queued or running, so the first end wins and stays."""
+    """The one rule a job ends by (finish_many applies it to many at once): only from queued or
+    running, so the first end wins and stays."""
     row = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status.in_(UNFINISHED))
@@ -120,6 +148,76 @@ def _finish(session: Session, job_id: str, **values: Any) -> bool:
     if row.callback_url:
         session.info.setdefault(ENDED_WITH_CALLBACK, []).append(job_id)
     return True
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A job one write ended, as its UPDATE returned it: what the metrics totals need, with no SELECT after."""
+
+    id: str
+    status: str
+    result_kind: str | None
+    created_at: datetime | None
+    finished_at: datetime | None
+
+
+def _storable(result: dict[str, Any]) -> str | None:
+    """Why a result cannot be stored (NaN or infinity: PostgreSQL's json refuses them), or None."""
+    try:
+        json.dumps(result, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def finish_many(session: Session, outcomes: list[tuple[str, dict[str, Any] | None, tuple[str, str] | None]]
+                ) -> dict[str, Ended]:
+    """End many jobs in ONE UPDATE (each column a CASE on the id), each with its result or its error.
+
+    The same rule as `_finish`: only a queued or running job moves, so a canceled or already finished
+    one keeps its one end; a result that cannot be stored fails that job alone. The first outcome of a
+    job wins. Returns the jobs that moved, read back with RETURNING.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for job_id, result, error in outcomes:
+        if job_id in rows:
+            continue
+        why = _storable(result) if result is not None and error is None else None
+        if why is not None:
+            error = ("invalid_result", f"The classifier produced a result that cannot be stored ({why}); "
+                     "resubmit the image, and if it fails again, check the model.")
+        if error is None:
+            kind = (result or {}).get("kind")
+            rows[job_id] = {"status": SUCCEEDED, "result": result, "result_kind": kind if kind in KINDS else None,
+                            "error_code": None, "error_message": None}
+        else:
+            rows[job_id] = {"status": FAILED, "result": None, "result_kind": None,
+                            "error_code": error[0], "error_message": error[1]}
+    if not rows:
+        return {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+
+    def column(name: str) -> Any:
+        def value(v: Any) -> Any:
+            if name != "result":
+                return literal(v, Job.__table__.c[name].type)
+            value = null() if v is None else literal(v, JSON)  # SQL NULL: a failed job has no result
+            # PostgreSQL types a CASE of bare parameters (or of NULLs alone) as text, which a json column refuses.
+            return cast(value, JSON) if postgres else value
+        return case({job_id: value(row[name]) for job_id, row in rows.items()}, value=Job.id)
+
+    ended = session.execute(
+        update(Job)
+        .where(Job.id.in_(list(rows)), Job.status.in_(UNFINISHED))
+        .values(finished_at=utcnow(), **{name: column(name) for name in next(iter(rows.values()))})
+        .returning(Job.id, Job.status, Job.result_kind, Job.created_at, Job.finished_at, Job.callback_url)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for row in ended:
+        if row.callback_url:
+            session.info.setdefault(ENDED_WITH_CALLBACK, []).append(row.id)
+    return {row.id: Ended(row.id, row.status, row.result_kind, as_utc(row.created_at), as_utc(row.finished_at))
+            for row in ended}
 
 
 def give_up(session: Session, job_id: str, attempts: int) -> bool:

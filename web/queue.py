@@ -26,7 +26,8 @@ def client() -> Celery:
     return celery
 
 
-def enqueue(task_name: str, job_id: str) -> None:
+def enqueue(task_name: str, job_id: str | list[str]) -> None:
+    """Send the task its one argument: a job id, or a chunk's list of job ids."""
     settings = current_app.config["SETTINGS"]
     try:
         client().send_task(task_name, args=[job_id], queue=settings.queue, retry=True,

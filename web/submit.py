@@ -1,4 +1,5 @@
-"""Accept jobs: validate, store the image, commit the rows, THEN enqueue their ids by their pipeline's task."""
+"""Accept jobs: validate, store the image, commit the rows, THEN enqueue their ids by their pipeline's task
+(an album's as chunks of up to DOGBREED_MAX_BATCH ids per message)."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,7 @@ from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from shared import jobs, logs
-from shared.celeryconf import task_for
+from shared.celeryconf import chunk_task_for, task_for
 from shared.stored import Stored
 from shared.tables import Album, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
@@ -122,17 +123,30 @@ def _take_back_rows(added: list[Job], stored: list[tuple[Stored, str]], album: A
     _take_back(stored)
 
 
+def _chunks(added: list[Job], size: int) -> list[tuple[str, list[str]]]:
+    """An album's jobs as messages of up to `size` job ids each, per pipeline: (task name, ids)."""
+    by_pipeline: dict[str, list[str]] = {}
+    for job in added:
+        by_pipeline.setdefault(job.pipeline, []).append(job.id)
+    return [(chunk_task_for(pipeline), ids[start:start + size])
+            for pipeline, ids in by_pipeline.items() for start in range(0, len(ids), max(1, size))]
+
+
 def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], album: Album | None = None) -> None:
-    """Enqueue each id to its pipeline's task; when the broker is away, take back every row before raising."""
+    """Enqueue a single job by its pipeline's task, an album as one message per chunk of up to
+    DOGBREED_MAX_BATCH ids; when the broker is away, take back every row before raising."""
     session = db()
     try:
-        for job in added:
-            enqueue(task_for(job.pipeline), job.id)
+        if album is None:
+            for job in added:
+                enqueue(task_for(job.pipeline), job.id)
+        else:
+            for task_name, ids in _chunks(added, current_app.config["SETTINGS"].max_batch):
+                enqueue(task_name, ids)
     except BrokerUnavailable:
         _take_back_rows(added, stored, album)
         raise
-    for job in added:
-        jobs.mark_enqueued(session, job.id)
+    jobs.mark_enqueued(session, [job.id for job in added])
     session.commit()
     JOBS_SUBMITTED.inc(len(added))
     for job in added:

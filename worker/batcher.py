@@ -5,7 +5,8 @@ item arrived, as Triton and TensorFlow Serving do; and at once when no caller ha
 item still on its way, so a lone job never waits for company that is not coming. A caller
 announces its item for as long as it prepares it (`with batcher.announce() as announced:`);
 the announcement ends when the item is submitted or the block is left, whichever comes first, so
-no path can forget it. Each caller waits on its own Future.
+no path can forget it. Each caller waits on its own Future. `submit_all` hands in a group that
+stays together in one batch (a chunk's results: one transaction), unless it alone is bigger than one.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ class Batcher:
         self._run = run
         self.max_batch = max(1, max_batch)
         self.max_delay_s = max(0.0, max_delay_s)
-        self._queue: queue.Queue[tuple[Any, Future] | None] = queue.Queue()
+        self._queue: queue.Queue[list[tuple[Any, Future]] | None] = queue.Queue()
+        self._held: list[tuple[Any, Future]] | None = None  # a group that did not fit the last batch
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
         self._expected = 0
@@ -45,17 +47,24 @@ class Batcher:
 
     def submit(self, item: Any, announced: "Announcement | None" = None) -> Future:
         future: Future = Future()
-        self._queue.put((item, future))
+        self._queue.put([(item, future)])
         if announced is not None:
             announced.end()
         return future
+
+    def submit_all(self, items: list[Any]) -> list[Future]:
+        """Items that must run in the same batch: one entry in the queue, never split."""
+        group: list[tuple[Any, Future]] = [(item, Future()) for item in items]
+        if group:
+            self._queue.put(group)
+        return [future for _, future in group]
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
 
-    def _gather(self, first: tuple[Any, Future]) -> tuple[list[tuple[Any, Future]], bool]:
-        batch, deadline = [first], time.monotonic() + self.max_delay_s
+    def _gather(self, first: list[tuple[Any, Future]]) -> tuple[list[tuple[Any, Future]], bool]:
+        batch, deadline = list(first), time.monotonic() + self.max_delay_s
         while len(batch) < self.max_batch:
             try:
                 nxt = self._queue.get_nowait()  # whatever is already here joins at once
@@ -69,12 +78,15 @@ class Batcher:
                     continue
             if nxt is None:
                 return batch, True
-            batch.append(nxt)
+            if len(batch) + len(nxt) > self.max_batch:  # a group too big for what is left: the next batch's
+                self._held = nxt
+                break
+            batch.extend(nxt)
         return batch, False
 
     def _loop(self) -> None:
         while True:
-            first = self._queue.get()
+            first, self._held = self._held or self._queue.get(), None
             if first is None:
                 return
             batch, stop = self._gather(first)

@@ -11,7 +11,7 @@ from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_received, worker_init, worker_shutdown
 
 from shared import images, logs
-from shared.celeryconf import JOB_TASKS, make_celery
+from shared.celeryconf import job_ids_of, make_celery
 from shared.settings import Settings
 from worker import heartbeat, metrics, tasks, webhooks
 from worker.maintenance import Maintenance
@@ -44,16 +44,17 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
 
     @task_received.connect(weak=False)
     def _hold(request: object = None, **_: object) -> None:
-        """A message this process must run: listed, so the reaper can give it back if we die before."""
-        job_id = _job_id(getattr(request, "name", None), getattr(request, "args", None))
-        if job_id and node and node[0]:
-            _quietly(heartbeat.hold, maintenance.redis, settings.queue, node[0], job_id)
+        """A message this process must run (one job or a chunk): listed, so the reaper can give its jobs
+        back if we die before."""
+        job_ids = job_ids_of(getattr(request, "name", None), getattr(request, "args", None))
+        if job_ids and node and node[0]:
+            _quietly(heartbeat.hold, maintenance.redis, settings.queue, node[0], job_ids)
 
     @task_postrun.connect(weak=False)
     def _release(task: object = None, args: object = None, **_: object) -> None:
-        job_id = _job_id(getattr(task, "name", None), args)
-        if job_id and node and node[0]:
-            _quietly(heartbeat.release, maintenance.redis, settings.queue, node[0], job_id)
+        job_ids = job_ids_of(getattr(task, "name", None), args)
+        if job_ids and node and node[0]:
+            _quietly(heartbeat.release, maintenance.redis, settings.queue, node[0], job_ids)
 
     @worker_shutdown.connect(weak=False)
     def _close(**_: object) -> None:
@@ -61,12 +62,6 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
         runtime.close()
 
     return app, runtime
-
-
-def _job_id(task_name: str | None, args: object) -> str | None:
-    if task_name in JOB_TASKS and isinstance(args, (list, tuple)) and args:
-        return str(args[0])
-    return None
 
 
 def _quietly(op, *args: object) -> None:

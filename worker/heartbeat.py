@@ -4,7 +4,8 @@ A SIGKILLed or OOM-killed worker stops refreshing; its key expires within DOGBRE
 and the reaper gives its jobs back to the queue (worker.reaper.Reaper.reap_orphans): the rows it
 was `running`, and the ones whose messages it had received but not started (still `queued`; Redis
 would return those messages only after its hour-long visibility timeout). Each worker lists the
-latter in a Redis set per node, added on receipt and removed when the task returns.
+latter in a Redis set per node, added on receipt and removed when the task returns: one SADD and
+one SREM per message, whether it carries one job or a chunk of an album's jobs.
 A SIGKILL can also lose a message between Redis handing it over and kombu recording it: once a
 node is found dead, queued jobs with no message left in Redis (`messages_in_broker`) are resent.
 Web's /readyz counts the keys (shared/redis_keys.py) to say whether any worker is alive.
@@ -20,18 +21,21 @@ from typing import cast
 
 import redis
 
+from shared.celeryconf import job_ids_of
 from shared.redis_keys import held_prefix, key_prefix, known_key, names_under, text
 
 log = logging.getLogger(__name__)
 
 
-def hold(client: redis.Redis, queue: str, node: str, job_id: str) -> None:
-    """This node received the message of `job_id`; it is the one that must run it."""
-    client.sadd(held_prefix(queue) + node, job_id)
+def hold(client: redis.Redis, queue: str, node: str, job_ids: list[str]) -> None:
+    """This node received the message of these jobs; it is the one that must run them."""
+    if job_ids:
+        client.sadd(held_prefix(queue) + node, *job_ids)
 
 
-def release(client: redis.Redis, queue: str, node: str, job_id: str) -> None:
-    client.srem(held_prefix(queue) + node, job_id)
+def release(client: redis.Redis, queue: str, node: str, job_ids: list[str]) -> None:
+    if job_ids:
+        client.srem(held_prefix(queue) + node, *job_ids)
 
 
 def held_by(client: redis.Redis, queue: str, node: str) -> set[str]:
@@ -52,38 +56,38 @@ def nodes_holding(client: redis.Redis, queue: str) -> set[str]:
 UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
 
 
-def _job_of(raw: bytes | str | None, queue: str | None, task_names: tuple[str, ...]) -> str | None:
-    """The job id a kombu message carries, or None when it is not one of our tasks (of `queue`)."""
+def _jobs_of(raw: bytes | str | None, queue: str | None) -> list[str]:
+    """The job ids a kombu message carries: one, a chunk, or none when it is not one of our job
+    tasks (of `queue`)."""
     if raw is None:  # hmget's answer for a message acked since its tag was listed
-        return None
+        return []
     try:
         data = json.loads(raw)
         message, routing_key = (data[0], data[2]) if isinstance(data, list) else (data, None)
         headers = message.get("headers") or {}
-        if (queue is not None and routing_key != queue) or headers.get("task") not in task_names:
-            return None
+        if queue is not None and routing_key != queue:
+            return []
         body = message["body"]
         if (message.get("properties") or {}).get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        return str(json.loads(body)[0][0])
+        return job_ids_of(headers.get("task"), json.loads(body)[0])
     except (TypeError, ValueError, KeyError, IndexError):
-        return None
+        return []
 
 
-def messages_in_broker(client: redis.Redis, queue: str, task_names: tuple[str, ...],
-                       delivered_within_s: float = 0.0) -> set[str]:
-    """Job ids whose message still stands a chance: waiting in the queue, or handed to a worker in the
-    last `delivered_within_s` seconds (it may not have recorded it yet). A message handed over longer
-    ago and not held by a live node belongs to a dead one: kombu would give it back only after its
-    visibility timeout (an hour). Read in that order, so a message moving from the list to a worker
-    is seen in one of the two."""
-    waiting = {_job_of(raw, None, task_names) for raw in client.lrange(queue, 0, -1)}
-    delivered: set[str | None] = set()
+def messages_in_broker(client: redis.Redis, queue: str, delivered_within_s: float = 0.0) -> set[str]:
+    """Job ids whose message (single or chunk) still stands a chance: waiting in the queue, or handed
+    to a worker in the last `delivered_within_s` seconds (it may not have recorded it yet). A message
+    handed over longer ago and not held by a live node belongs to a dead one: kombu would give it back
+    only after its visibility timeout (an hour). Read in that order, so a message moving from the list
+    to a worker is seen in one of the two."""
+    found = {job_id for raw in client.lrange(queue, 0, -1) for job_id in _jobs_of(raw, None)}
     if delivered_within_s > 0:
         # without withscores the reply is the members alone; redis-py types it as any of its shapes
         tags = cast("list[bytes]", client.zrangebyscore(UNACKED_INDEX_KEY, time.time() - delivered_within_s, "+inf"))
-        delivered = {_job_of(raw, queue, task_names) for raw in client.hmget(UNACKED_KEY, tags)} if tags else set()
-    return {job_id for job_id in waiting | delivered if job_id is not None}
+        if tags:
+            found |= {job_id for raw in client.hmget(UNACKED_KEY, tags) for job_id in _jobs_of(raw, queue)}
+    return found
 
 
 def known_nodes(client: redis.Redis, queue: str) -> set[str]:

@@ -17,7 +17,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import job_metrics, jobs
-from shared.celeryconf import JOB_TASKS, TASK_WEBHOOK, make_celery, task_for
+from shared.celeryconf import TASK_WEBHOOK, make_celery, task_for
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.redis_keys import alive_nodes
 from shared.settings import Settings
@@ -56,8 +56,8 @@ class Reaper:
         counts = {"requeued": 0, "failed": 0}
         with session_scope(self.sessions) as session:
             stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
-            # A queued job whose message still waits (a long queue) keeps it: no second message per round.
-            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue, JOB_TASKS)
+            # A queued job whose message (its own or its chunk's) still waits keeps it: no second message.
+            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue)
                        if any(job.status == jobs.QUEUED for job in stale) else set())
             for job in stale:
                 if job.status == jobs.QUEUED and job.id in waiting:
@@ -87,12 +87,14 @@ class Reaper:
             if not running and not suspects:
                 return counts
             alive = alive_nodes(self.redis, queue)
+            resent = set()
             for job in running:
                 if job.node not in alive:
                     self._resend(session, job, counts)
+                    resent.add(job.id)
             dead = suspects - alive
             for node in dead:
-                self._resend_held(session, node, counts)
+                self._resend_held(session, node, counts, resent)
             if dead:
                 self._resend_lost(session, alive, counts)
                 for node in dead:
@@ -101,9 +103,11 @@ class Reaper:
             log.warning("reaper: re-enqueued %d job(s) of dead workers, failed %d", counts["requeued"], counts["failed"])
         return counts
 
-    def _resend_held(self, session: Session, node: str, counts: dict[str, int]) -> None:
+    def _resend_held(self, session: Session, node: str, counts: dict[str, int], resent: set[str]) -> None:
+        """The jobs whose messages (single or chunk) a dead node received but never started. `resent`:
+        its running ones, just requeued and so queued now too; a second message would run them twice."""
         held = heartbeat.held_by(self.redis, self.settings.queue, node)
-        for job in jobs.queued_among(session, held):
+        for job in jobs.queued_among(session, held - resent):
             self._resend(session, job, counts)
         heartbeat.forget(self.redis, self.settings.queue, node, held)
 
@@ -116,7 +120,7 @@ class Reaper:
         if not candidates:
             return
         live_held = set().union(*(heartbeat.held_by(self.redis, queue, node) for node in alive))
-        present = heartbeat.messages_in_broker(self.redis, queue, JOB_TASKS, SETTLE_S)
+        present = heartbeat.messages_in_broker(self.redis, queue, SETTLE_S)
         for job in candidates:
             if job.id not in present and job.id not in live_held:
                 self._resend(session, job, counts)
@@ -137,9 +141,11 @@ class Reaper:
         or lost in delivery."""
         counts = {"requeued": 0, "failed": 0}
         with session_scope(self.sessions) as session:
+            resent = set()
             for job in jobs.orphans_of(session, node, started_at):
                 self._resend(session, job, counts)
-            self._resend_held(session, node, counts)
+                resent.add(job.id)
+            self._resend_held(session, node, counts, resent)
             if node in heartbeat.known_nodes(self.redis, self.settings.queue):  # it did not stop cleanly
                 self._resend_lost(session, alive_nodes(self.redis, self.settings.queue), counts)
         if any(counts.values()):

@@ -1,9 +1,9 @@
-"""Job results written in bulk: one transaction for all the jobs that finish together."""
+"""Job results written in bulk: one UPDATE, in one transaction, for all the jobs that finish together."""
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -35,40 +35,43 @@ class ResultWriter:
 
     def finish(self, job_id: str, result: dict[str, Any] | None = None, error: tuple[str, str] | None = None) -> str:
         """Record a job's end; returns once it is committed, so the message is acked only after."""
-        if (result is None) == (error is None):  # here, not in the write, where it would fail the whole batch
-            raise ValueError(f"job {job_id}: finish() takes a result or an error, not both or neither")
-        return self._batcher.submit((job_id, result, error)).result(timeout=120)
+        return self.finish_many([(job_id, result, error)])[0]
+
+    def finish_many(self, outcomes: list[Outcome]) -> list[str]:
+        """Record the ends of a chunk's jobs; they join one write (with whatever else is waiting) and
+        this returns once all are committed, so the chunk's message is acked only after."""
+        for job_id, result, error in outcomes:  # here, not in the write, where it would fail the whole batch
+            if (result is None) == (error is None):
+                raise ValueError(f"job {job_id}: finish() takes a result or an error, not both or neither")
+        return [future.result(timeout=120) for future in self._batcher.submit_all(outcomes)]
 
     def _write(self, outcomes: list[Outcome]) -> list[str]:
+        """One UPDATE for the whole batch; the rows it moved come back with RETURNING."""
         start = time.perf_counter()
-        statuses = []
         with session_scope(self.sessions) as session:
-            for job_id, result, error in outcomes:
-                if error:
-                    moved = jobs.fail(session, job_id, *error)
-                else:  # finish() let through exactly one of a result and an error
-                    moved = jobs.succeed(session, job_id, cast("dict[str, Any]", result))
-                if not moved:
+            ended = jobs.finish_many(session, outcomes)
+            moved = [(job_id, ended.get(job_id)) for job_id, _, _ in outcomes]
+            seen: set[str] = set()
+            statuses = []
+            for job_id, row in moved:
+                if row is None or job_id in seen:  # refused, or a second outcome for one job in this batch
                     _log_refused(session, job_id)
-                statuses.append((jobs.FAILED if error else jobs.SUCCEEDED) if moved else "duplicate")
+                    statuses.append("duplicate")
+                else:
+                    statuses.append(row.status)
+                seen.add(job_id)
         STAGE_SECONDS.labels("write").observe(time.perf_counter() - start)
-        self._count([(o, s) for o, s in zip(outcomes, statuses) if s != "duplicate"])
+        self._count([(ended[job_id], result) for (job_id, result, _), status in zip(outcomes, statuses)
+                     if status != "duplicate"])
         return statuses
 
-    def _count(self, moved: list[tuple[Outcome, str]]) -> None:
-        """After the commit, once per job that this write ended (never a duplicate)."""
-        if self.redis is None or not moved:
-            return
-        try:
-            with session_scope(self.sessions) as session:
-                times = {row.id: (row.created_at, row.finished_at) for row in session.execute(
-                    select(Job.id, Job.created_at, Job.finished_at).where(Job.id.in_([o[0] for o, _ in moved])))}
-        except Exception as exc:
-            log.warning("finished jobs not counted for /metrics: %s", exc)
-            return
-        job_metrics.record(self.redis, self.queue, [
-            job_metrics.ended(status, result, *[jobs.as_utc(t) for t in times.get(job_id, (None, None))])
-            for (job_id, result, _), status in moved])
+    def _count(self, ended: list[tuple[jobs.Ended, dict[str, Any] | None]]) -> None:
+        """After the commit, once per job that this write ended (never a duplicate); its times came back
+        with the UPDATE, so this reads nothing more from the database."""
+        if self.redis is not None and ended:
+            job_metrics.record(self.redis, self.queue, [
+                job_metrics.ended(row.status, result if row.status == jobs.SUCCEEDED else None,
+                                  row.created_at, row.finished_at) for row, result in ended])
 
     def close(self) -> None:
         self._batcher.close()

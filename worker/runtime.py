@@ -1,12 +1,15 @@
 """What one worker process runs an image through: the model holder, the shared batch, the result writer.
 
 Built when the worker starts (Celery's worker_init; the threads pool never forks, so TensorFlow
-stays in one process). Task threads call `classify()`; one inference thread runs the batches; the
-answer (faces only where the dog rule says no dog) is ml.pipeline.answer, on the task's thread.
+stays in one process). Task threads call `classify()`, or `submit()` for each
+image of a chunk and then `answer()` for each, so a chunk's images share forward passes; one
+inference thread runs the batches; the answer (faces only where the dog rule says no dog) is
+ml.pipeline.answer, on the task's thread.
 """
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +24,7 @@ from shared.storage import open_image_store
 from worker import metrics
 from worker.batcher import Announcement, Batcher
 from worker.model_holder import ModelHolder
-from worker.result_writer import ResultWriter
+from worker.result_writer import Outcome, ResultWriter
 
 
 @dataclass
@@ -32,6 +35,15 @@ class BatchShare:
     models: Models
     batch_size: int
     model_ms: float
+    done_at: float  # perf_counter when the batch ended: an image's queue time stops here, not when it is read
+
+
+@dataclass
+class Pending:
+    """An image handed to the shared batch, not answered yet."""
+
+    future: Future
+    submitted_at: float
 
 
 def _ms_since(start: float) -> float:
@@ -64,14 +76,22 @@ class Runtime:
         metrics.BATCH_SIZE.observe(len(inputs))
         metrics.INFERENCE_IMAGES.inc(len(inputs))
         metrics.STAGE_SECONDS.labels("model").observe(model_ms / 1000)
-        return [BatchShare(out, models, len(inputs), model_ms) for out in outputs]
+        done_at = time.perf_counter()
+        return [BatchShare(out, models, len(inputs), model_ms, done_at) for out in outputs]
 
     def classify(self, rgb: np.ndarray, full_size: tuple[int, int], announced: Announcement | None = None) -> Result:
         """The shared batch first; then this image's answer in this thread."""
+        return self.answer(rgb, full_size, self.submit(rgb, announced))
+
+    def submit(self, rgb: np.ndarray, announced: Announcement | None = None) -> Pending:
+        """Into the batch being gathered, without waiting: a chunk puts all its images in first."""
         models = self.holder.current()
-        start = time.perf_counter()
-        share: BatchShare = self.batcher.submit(to_input(rgb, models.backbone.input_size), announced).result(timeout=600)
-        waited_ms = _ms_since(start)
+        return Pending(self.batcher.submit(to_input(rgb, models.backbone.input_size), announced), time.perf_counter())
+
+    def answer(self, rgb: np.ndarray, full_size: tuple[int, int], pending: Pending) -> Result:
+        """Wait for the image's batch, then its answer (faces where the dog rule says no dog) in this thread."""
+        share: BatchShare = pending.future.result(timeout=600)
+        waited_ms = max(0.0, round((share.done_at - pending.submitted_at) * 1000, 2))
         result = answer(rgb, share.outputs, share.models, full_size)
         result.batch_size = share.batch_size
         result.stages_ms = {"queue": round(max(0.0, waited_ms - share.model_ms), 2), "model": share.model_ms,
@@ -83,6 +103,10 @@ class Runtime:
 
     def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:
         return self.writer.finish(job_id, result, error)
+
+    def finish_many(self, outcomes: list[Outcome]) -> list[str]:
+        """A chunk's ends, committed together before its one ack."""
+        return self.writer.finish_many(outcomes)
 
     def describe(self) -> dict[str, Any]:
         return self.holder.describe()

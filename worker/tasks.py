@@ -1,60 +1,109 @@
-"""Thin tasks: load the job row -> pipeline -> write the result. The message carries only the job id."""
+"""Thin tasks: claim the job rows -> pipeline -> write the results. A message carries only job ids:
+one for a single job, a chunk of up to DOGBREED_MAX_BATCH for an album."""
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
+from contextlib import ExitStack
+from typing import Any
 
 from celery import Celery
 
 from ml.backbone import ModelUnavailable
 from ml.faces import DECODE_MAX_SIDE
 from shared import logs
-from shared.celeryconf import TASK_CLASSIFY, TASK_NOOP
+from shared.celeryconf import TASK_CLASSIFY, TASK_CLASSIFY_CHUNK, TASK_NOOP, TASK_NOOP_CHUNK
 from shared.db import session_scope
 from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
-from shared.jobs import NOOP_KIND, claim
+from shared.jobs import NOOP_KIND, Claimed, claim_chunk
+from worker.batcher import Announcement
 from worker.metrics import STAGE_SECONDS
+from worker.result_writer import Outcome
 from worker.retry import PASSING_FAULTS, retry_options
-from worker.runtime import Runtime
+from worker.runtime import Pending, Runtime
 
 log = logging.getLogger(__name__)
+Error = tuple[str, str]
 
 
-def run_job(runtime: Runtime, job_id: str, node: str, noop: bool = False) -> str:
-    """Run one job to its end; returns the status it ended in ('skipped' when already finished).
+def _failure(job_id: str, exc: Exception) -> Error:
+    """What a job's user reads when its image or model failed; passing faults are not caught here."""
+    if isinstance(exc, FileNotFoundError):
+        return "image_missing", "The stored image is gone (expired or deleted); upload it again."
+    if isinstance(exc, ImageError):
+        return exc.code, exc.message
+    if isinstance(exc, ModelUnavailable):
+        return "model_unavailable", str(exc)
+    log.exception("job %s failed", job_id, exc_info=exc)
+    return "internal_error", f"The classifier failed: {type(exc).__name__}: {exc}"
 
-    Passing faults (database or broker blips) propagate, so the task can retry with backoff.
-    """
-    with runtime.announce(image_coming=not noop) as announced:  # the batch being gathered may wait for it
+
+def _decode_and_submit(runtime: Runtime, job: Claimed, announced: Announcement) -> tuple[Any, float, Pending]:
+    start = time.perf_counter()
+    data = runtime.store.read(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
+    rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DECODE_MAX_SIDE)
+    decode_ms = round((time.perf_counter() - start) * 1000, 2)
+    STAGE_SECONDS.labels("decode").observe(decode_ms / 1000)
+    return rgb, decode_ms, runtime.submit(rgb, announced)
+
+
+def run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool = False) -> dict[str, str]:
+    """Run a chunk of jobs to their ends: one claim, every image into the shared batch before any
+    answer is awaited, one bulk write. Returns each job's status ('skipped': finished, canceled or
+    another node's). Passing faults (database or broker blips) propagate, so the task retries the
+    chunk with backoff; its jobs already ended are skipped then."""
+    statuses = dict.fromkeys(job_ids, "skipped")
+    with ExitStack() as stack:
+        # The batch being gathered may wait for these images while they are claimed, read and decoded.
+        announced = {} if noop else {job_id: stack.enter_context(runtime.batcher.announce()) for job_id in statuses}
         with session_scope(runtime.sessions) as session:
-            job = claim(session, job_id, node, runtime.settings.max_attempts)
-            if job is None:
-                return "skipped"
-            sha, fmt, size = job.image_sha256, job.image_format, (job.image_width, job.image_height)
+            claimed = claim_chunk(session, list(statuses), node, runtime.settings.max_attempts)
+        for job_id in announced.keys() - {job.id for job in claimed}:
+            announced[job_id].end()  # nothing is coming from a job not claimed
         if noop:
-            return runtime.finish(job_id, result={"kind": NOOP_KIND})
+            outcomes: list[Outcome] = [(job.id, {"kind": NOOP_KIND}, None) for job in claimed]
+        else:
+            outcomes = _classify(runtime, claimed, announced)
+    for (job_id, _, _), status in zip(outcomes, runtime.finish_many(outcomes) if outcomes else []):
+        statuses[job_id] = status
+    return statuses
+
+
+def _classify(runtime: Runtime, claimed: list[Claimed], announced: dict[str, Announcement]) -> list[Outcome]:
+    """Decode and submit each image as soon as it is ready, then answer each: the chunk shares batches."""
+    errors: dict[str, Error] = {}
+    pending: dict[str, tuple[Any, float, Pending]] = {}
+    for job in claimed:
         try:
-            start = time.perf_counter()
-            data = runtime.store.read(sha, ALLOWED_FORMATS.get(fmt, "bin"))
-            rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DECODE_MAX_SIDE)
-            decode_ms = round((time.perf_counter() - start) * 1000, 2)
-            STAGE_SECONDS.labels("decode").observe(decode_ms / 1000)
-            result = runtime.classify(rgb, size, announced)
-            result.stages_ms = {"decode": decode_ms, **result.stages_ms}
-        except FileNotFoundError:
-            error = ("image_missing", "The stored image is gone (expired or deleted); upload it again.")
-        except ImageError as exc:
-            error = (exc.code, exc.message)
-        except ModelUnavailable as exc:
-            error = ("model_unavailable", str(exc))
+            pending[job.id] = _decode_and_submit(runtime, job, announced[job.id])
         except PASSING_FAULTS:
             raise
         except Exception as exc:
-            log.exception("job %s failed", job_id)
-            error = ("internal_error", f"The classifier failed: {type(exc).__name__}: {exc}")
-        else:
-            return runtime.finish(job_id, result=result.to_dict())
-        return runtime.finish(job_id, error=error)
+            errors[job.id] = _failure(job.id, exc)
+        finally:
+            announced[job.id].end()  # submitted or failed: the batch need not wait for it
+    outcomes: list[Outcome] = []
+    for job in claimed:
+        if job.id in pending:
+            rgb, decode_ms, handed_in = pending.pop(job.id)
+            try:
+                result = runtime.answer(rgb, (job.image_width, job.image_height), handed_in)
+                result.stages_ms = {"decode": decode_ms, **result.stages_ms}
+            except PASSING_FAULTS:
+                raise
+            except Exception as exc:
+                errors[job.id] = _failure(job.id, exc)
+            else:
+                outcomes.append((job.id, result.to_dict(), None))
+                continue
+        outcomes.append((job.id, None, errors[job.id]))
+    return outcomes
+
+
+def run_job(runtime: Runtime, job_id: str, node: str, noop: bool = False) -> str:
+    """Run one job to its end: a chunk of one. Returns the status it ended in ('skipped' when already finished)."""
+    return run_chunk(runtime, [job_id], node, noop)[job_id]
 
 
 RETRY_ON_PASSING_FAULTS = retry_options(first_s=1, max_s=30)  # 1, 2, 4 ... s: a blip is short
@@ -67,6 +116,16 @@ def register(app: Celery, runtime: Runtime) -> None:
             log.info("job %s: %s", job_id, status)
             return status
 
+    def run_many(task, job_ids: list[str], noop: bool) -> dict[str, int]:
+        with logs.job_context(None, _request_id(task.request)):  # each job is named in its own line
+            statuses = run_chunk(runtime, [str(job_id) for job_id in job_ids], task.request.hostname or "worker",
+                                 noop=noop)
+            for job_id, status in statuses.items():
+                log.info("job %s: %s", job_id, status)
+            counts = dict(Counter(statuses.values()))
+            log.info("chunk of %d: %s", len(job_ids), counts)
+            return counts
+
     @app.task(name=TASK_CLASSIFY, bind=True, acks_late=True, max_retries=5, ignore_result=True,
               **RETRY_ON_PASSING_FAULTS)
     def classify(self, job_id: str) -> str:
@@ -77,6 +136,17 @@ def register(app: Celery, runtime: Runtime) -> None:
     def noop(self, job_id: str) -> str:
         """The same queue and database path with no model: the pipeline's own overhead."""
         return run(self, job_id, noop=True)
+
+    @app.task(name=TASK_CLASSIFY_CHUNK, bind=True, acks_late=True, max_retries=5, ignore_result=True,
+              **RETRY_ON_PASSING_FAULTS)
+    def classify_chunk(self, job_ids: list[str]) -> dict[str, int]:
+        """An album's chunk: one message, one claim, shared batches, one bulk write, one ack."""
+        return run_many(self, job_ids, noop=False)
+
+    @app.task(name=TASK_NOOP_CHUNK, bind=True, acks_late=True, max_retries=5, ignore_result=True,
+              **RETRY_ON_PASSING_FAULTS)
+    def noop_chunk(self, job_ids: list[str]) -> dict[str, int]:
+        return run_many(self, job_ids, noop=True)
 
 
 def _request_id(request) -> str | None:

@@ -35,3 +35,27 @@ def test_a_worker_skips_canceled_jobs_and_runs_the_rest(client, settings, tmp_pa
             assert job["status"] == "canceled" and job["result"] is None and job["attempts"] == 0, job
         else:
             assert ended[job_id]["status"] == "succeeded" and job["result"]["sentence"]
+
+
+def test_canceled_jobs_inside_an_albums_chunk_get_no_result_and_the_rest_run(client, settings, tmp_path):
+    response = client.post("/api/v1/batches", data={"image": [(io.BytesIO(make.jpeg(seed=i)), f"{i}.jpg")
+                                                              for i in range(6)]},
+                           content_type="multipart/form-data")
+    assert response.status_code == 202, response.json
+    album = response.json["url"]
+    ids = [job["id"] for job in response.json["jobs"]]
+    canceled = ids[1::2]  # inside the one chunk message, which stays queued in Redis
+    for job_id in canceled:
+        assert client.delete(f"/api/v1/jobs/{job_id}").json["status"] == "canceled"
+    worker = WorkerProcess(settings, tmp_path / "worker.log")
+    worker.start()
+    try:
+        summary = wait_for(lambda: (s := client.get(album).json["summary"])["done"] and s, 120, what="the album to end")
+    finally:
+        worker.stop()  # the chunk was handled by now: a late result would have been written
+    assert (summary["succeeded"], summary["canceled"], summary["failed"]) == (3, 3, 0)
+    for job in client.get(album).json["jobs"]:
+        if job["id"] in canceled:
+            assert job["status"] == "canceled" and job["result"] is None and job["attempts"] == 0, job
+        else:
+            assert job["status"] == "succeeded" and job["result"]["sentence"] and job["attempts"] == 1, job

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from cli.broker import start_redis_server
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.tables import Job
-from tests.e2e.test_worker import finished, submit
+from tests.e2e.test_worker import finished, submit, submit_album
 from tests.helpers import images as make
 from tests.helpers.proxy import Proxy
 from tests.helpers.services import WorkerProcess, wait_for
@@ -226,3 +226,87 @@ def test_a_worker_cut_off_from_the_database_retries_the_job_with_backoff_and_fin
         proxy.close()
     assert job["status"] == "succeeded" and job["result"]["kind"] in ("dog", "human", "neither")
     assert job["attempts"] == 1, "the attempts the database never saw are not counted"
+
+
+def kill_while_a_chunk_runs(client, table: JobTable, worker: WorkerProcess, ids: list[str]) -> None:
+    """Submit albums (two chunks each at max_batch 8); SIGKILL the worker the moment one of their jobs runs."""
+    for _ in range(5):
+        album = submit_album(client, [make.jpeg(1280, 960, seed=len(ids) * 100 + k) for k in range(12)])
+        ids.extend(album)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if table.running() & set(album):
+                worker.kill()  # no warm shutdown, no ack: the chunk in flight and the one prefetched are lost
+                return
+            if all(table.rows()[j][0] == "succeeded" for j in album):
+                break  # the whole album finished between two looks: try another
+            time.sleep(0.005)
+    raise AssertionError("no album job was ever seen running")
+
+
+def test_kill_9_mid_chunk_and_every_album_job_ends_exactly_once_within_a_minute(make_settings, redis_url,
+                                                                                queue_name, client, tmp_path):
+    """Default deadline (600 s) and attempts (3): the chunk must come back through the heartbeat
+    (a new node replaces the killed one), not through the deadline reaper."""
+    from shared.settings import Settings
+
+    settings = make_settings(broker_url=redis_url, queue=queue_name, max_batch=8, max_batch_delay_ms=400)
+    assert settings.job_deadline_s == Settings.job_deadline_s
+    log = tmp_path / "workers.log"
+    table = JobTable(settings)
+    first = WorkerProcess(settings, log, node=f"first-{queue_name}@localhost")
+    second = WorkerProcess(settings, log, node=f"second-{queue_name}@localhost")
+    ids: list[str] = []
+    try:
+        first.start()
+        kill_while_a_chunk_runs(client, table, first, ids)
+        interrupted = table.running() & set(ids)
+        killed_at = time.monotonic()
+        second.start()
+        try:
+            wait_for(lambda: all(status in ("succeeded", "failed") for status, _, _ in table.rows().values()),
+                     RECOVERY_S - (time.monotonic() - killed_at), 0.2,
+                     f"every album job to end within {RECOVERY_S} s of the kill")
+        except AssertionError as exc:
+            left = {job: row for job, row in table.rows().items() if row[0] not in ("succeeded", "failed")}
+            raise AssertionError(f"{exc}; still unfinished (status, attempts, has result): {left}; "
+                                 f"workers' log: {log.read_text(errors='replace')[-3000:]}") from None
+        rows = table.rows()
+    finally:
+        first.stop()
+        second.stop()
+        table.close()
+    assert len(rows) == len(ids) >= 12
+    assert all(status == "succeeded" and has_result for status, _, has_result in rows.values()), rows
+    # Attempts are counted per job: each job the kill interrupted ran twice, and only those need have.
+    assert interrupted and all(rows[job_id][1] == 2 for job_id in interrupted), [rows[j] for j in interrupted]
+    assert all(attempts <= 2 for _, attempts, _ in rows.values()), rows
+
+
+def test_a_redelivered_chunk_never_writes_a_second_result(settings, client, tmp_path):
+    """Redis gives an unacked chunk back (its visibility timeout, a worker lost after the write):
+    the same message again, twice, changes nothing."""
+    from shared.celeryconf import TASK_CLASSIFY_CHUNK, make_celery
+
+    log = tmp_path / "worker.log"
+    worker = WorkerProcess(settings, log)
+    worker.start()
+    table = JobTable(settings)
+    celery = make_celery(settings, name="test-redeliver")
+    try:
+        ids = submit_album(client, [make.jpeg(200, 150, seed=i) for i in range(4)])
+        first = [finished(client, job_id) for job_id in ids]
+        for _ in range(2):
+            celery.send_task(TASK_CLASSIFY_CHUNK, args=[ids], queue=settings.queue)
+        wait_for(lambda: log.read_text(errors="replace").count("chunk of 4: {'skipped': 4}") == 2, 60, 0.2,
+                 "the worker to handle both copies")
+        again = [client.get(f"/api/v1/jobs/{job_id}").json for job_id in ids]
+        rows = table.rows()
+    finally:
+        celery.close()
+        worker.stop()
+        table.close()
+    assert [job["status"] for job in first] == ["succeeded"] * 4
+    assert [(j["result"], j["finished_at"], j["attempts"]) for j in again] == [
+        (j["result"], j["finished_at"], 1) for j in first]
+    assert all(rows[job_id] == ("succeeded", 1, True) for job_id in ids)

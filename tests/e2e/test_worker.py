@@ -95,3 +95,26 @@ def test_the_embedded_broker_runs_jobs_end_to_end(make_settings, queue_name, tmp
         worker.stop()
         server.shutdown()
         server.server_close()
+
+
+def submit_album(client, datas: list[bytes]) -> list[str]:
+    response = client.post("/api/v1/batches", data={"image": [(io.BytesIO(d), f"{i}.jpg") for i, d in enumerate(datas)]},
+                           content_type="multipart/form-data")
+    assert response.status_code == 202, response.json
+    return [job["id"] for job in response.json["jobs"]]
+
+
+def test_an_albums_chunk_shares_one_forward_pass(make_settings, redis_url, queue_name, client, tmp_path):
+    """One chunk, one thread: its images must all be in the batch before any answer is awaited.
+    A long batch delay, so only the chunk's own images (not a timer) decide when the batch closes."""
+    settings = make_settings(broker_url=redis_url, queue=queue_name, max_batch=4, max_batch_delay_ms=30000)
+    ids = submit_album(client, [make.jpeg(200, 150, seed=i) for i in range(4)])
+    proc = WorkerProcess(settings, tmp_path / "worker.log")
+    proc.start()
+    try:
+        done = [finished(client, job_id, timeout_s=90) for job_id in ids]
+    finally:
+        proc.stop()
+    assert [job["status"] for job in done] == ["succeeded"] * 4, [job["error"] for job in done]
+    assert [job["result"]["batch_size"] for job in done] == [4] * 4
+    assert [job["attempts"] for job in done] == [1] * 4

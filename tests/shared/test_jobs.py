@@ -1,4 +1,6 @@
 """The job state machine on real SQLite and PostgreSQL."""
+from sqlalchemy import update
+
 from shared import jobs
 from shared.db import session_scope
 from shared.tables import Job
@@ -120,3 +122,56 @@ def test_a_job_with_a_callback_is_noted_when_it_ends_and_only_once(sessions):
         assert ended_with_callback(s) == [hooked] and ended_with_callback(s) == []
         job = s.get(Job, hooked)
         assert job.result_kind == "human" and jobs.to_dict(job)["webhook"]["status"] == "pending"
+
+
+def statements_run(sessions, work) -> list[str]:
+    """The SQL statements `work(session)` sends to the database, its commit excluded."""
+    from sqlalchemy import event
+
+    sent: list[str] = []
+    with session_scope(sessions) as s:
+        engine = s.get_bind()
+        listener = lambda conn, cursor, statement, *_: sent.append(statement)  # noqa: E731
+        event.listen(engine, "before_cursor_execute", listener)
+        try:
+            work(s)
+        finally:
+            event.remove(engine, "before_cursor_execute", listener)
+    return sent
+
+
+def test_a_chunk_is_claimed_in_one_statement_and_each_job_counts_its_own_attempt(sessions):
+    ids = [new_job(sessions) for _ in range(4)]
+    with session_scope(sessions) as s:  # one job has already been tried twice elsewhere and given back
+        s.execute(update(Job).where(Job.id == ids[2]).values(attempts=2))
+    claimed: list = []
+    sent = statements_run(sessions, lambda s: claimed.extend(jobs.claim_chunk(s, ids, "w1", max_attempts=5)))
+    assert len(sent) == 1 and sent[0].lstrip().upper().startswith("UPDATE"), sent
+    assert [c.id for c in claimed] == ids and [c.attempts for c in claimed] == [1, 1, 3, 1]
+    assert claimed[0].image_sha256 == "a" * 64 and (claimed[0].image_width, claimed[0].image_format) == (8, "JPEG")
+    assert [status(sessions, job_id) for job_id in ids] == [("running", 1), ("running", 1), ("running", 3), ("running", 1)]
+
+
+def test_a_chunk_claim_keeps_every_per_job_rule(sessions):
+    queued, done, canceled, elsewhere, mine, spent = (new_job(sessions) for _ in range(6))
+    with session_scope(sessions) as s:
+        assert jobs.claim(s, done, "w1", max_attempts=3) and jobs.succeed(s, done, {"kind": "dog"})
+        assert jobs.cancel(s, canceled)
+        assert jobs.claim(s, elsewhere, "w2", max_attempts=3)  # another node runs it now
+        assert jobs.claim(s, mine, "w1", max_attempts=3)  # this node's earlier try, before a passing fault
+        s.execute(update(Job).where(Job.id == spent).values(attempts=3))
+    chunk = [queued, done, canceled, elsewhere, mine, spent, "no-such-job"]
+    with session_scope(sessions) as s:
+        claimed = [c.id for c in jobs.claim_chunk(s, chunk, "w1", max_attempts=3)]
+    assert claimed == [queued, mine]
+    assert status(sessions, queued) == ("running", 1) and status(sessions, mine) == ("running", 2)
+    assert status(sessions, done) == ("succeeded", 1) and status(sessions, canceled) == ("canceled", 0)
+    assert status(sessions, elsewhere) == ("running", 1)
+    with session_scope(sessions) as s:
+        assert s.get(Job, elsewhere).node == "w2"
+        gave_up = s.get(Job, spent)
+        assert (gave_up.status, gave_up.error_code) == ("failed", "too_many_attempts")
+        assert s.get(Job, done).result == {"kind": "dog"}
+    with session_scope(sessions) as s:  # the same chunk delivered again to another node: nothing moves
+        assert jobs.claim_chunk(s, chunk, "w3", max_attempts=3) == []
+    assert status(sessions, queued) == ("running", 1)

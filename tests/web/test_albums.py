@@ -1,5 +1,7 @@
 """Albums: POST /api/v1/batches with several `image` parts; a bad file fails alone, in its place."""
+import base64
 import io
+import json
 
 from tests.factories import ago, album_job_ids, database, make_album, make_key, make_user
 from tests.helpers import images as make
@@ -23,7 +25,28 @@ def test_an_album_makes_one_job_per_good_file_and_keeps_the_order(client, app, s
     assert last["image"]["format"] == "PNG"
     assert body["summary"] == {"queued": 2, "running": 0, "succeeded": 0, "failed": 0, "canceled": 0,
                                "rejected": 1, "total": 3, "done": False}
-    assert len(job_rows(app)) == 2 and len(queued_messages(settings)) == 2
+    assert len(job_rows(app)) == 2
+    assert [chunk_of(m) for m in queued_messages(settings)] == [("dogbreed.classify_chunk", [first["id"], last["id"]])]
+
+
+def chunk_of(message: dict) -> tuple[str, list[str]]:
+    """The task a queued kombu message names, and its one argument."""
+    body = json.loads(base64.b64decode(message["body"]))
+    return message["headers"]["task"], body[0][0]
+
+
+def test_an_album_goes_out_as_one_message_per_chunk_of_max_batch_jobs(make_settings, redis_url, queue_name):
+    from web.app import create_app
+
+    settings = make_settings(broker_url=redis_url, queue=queue_name, max_batch=2)
+    app = create_app(settings)
+    body = post_album(app.test_client(), [(make.jpeg(seed=i), f"{i}.jpg") for i in range(5)]).json
+    ids = [job["id"] for job in body["jobs"]]
+    chunks = [chunk_of(m) for m in queued_messages(settings)]
+    assert [task for task, _ in chunks] == ["dogbreed.classify_chunk"] * 3
+    assert sorted(len(chunk) for _, chunk in chunks) == [1, 2, 2]
+    assert sorted(job_id for _, chunk in chunks for job_id in chunk) == sorted(ids)
+    app.extensions["db_engine"].dispose()
 
 
 def test_get_album_shows_jobs_and_summary_as_they_end(client, app):

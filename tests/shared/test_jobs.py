@@ -148,7 +148,7 @@ def test_a_chunk_is_claimed_in_one_statement_and_each_job_counts_its_own_attempt
     sent = statements_run(sessions, lambda s: claimed.extend(jobs.claim_chunk(s, ids, "w1", max_attempts=5)))
     assert len(sent) == 1 and sent[0].lstrip().upper().startswith("UPDATE"), sent
     assert [c.id for c in claimed] == ids and [c.attempts for c in claimed] == [1, 1, 3, 1]
-    assert claimed[0].image_sha256 == "a" * 64 and (claimed[0].image_width, claimed[0].image_format) == (8, "JPEG")
+    assert claimed[0].image_sha256 == "a" * 64 and (claimed[0].image_width, claimed[0].image_format) == (8, "PNG")
     assert [status(sessions, job_id) for job_id in ids] == [("running", 1), ("running", 1), ("running", 3), ("running", 1)]
 
 

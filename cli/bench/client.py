@@ -90,3 +90,64 @@ class Client(api.Client):
         with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="bench-client") as pool:
             timed = list(pool.map(one, images))
         return Phase(time.perf_counter() - start, timed)
+
+
+ALBUM_POLL = Poll(first_s=0.02, factor=1.5, max_s=0.25)  # an album's GET lists every job: poll it less often
+
+
+@dataclass
+class AlbumPhase:
+    """Albums sent closed loop; `images_per_s` counts the images, the figure to set against a floor."""
+
+    wall_s: float
+    albums: list[dict[str, Any]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # submit to done, per album
+
+    @property
+    def images(self) -> int:
+        return sum(len(album["jobs"]) for album in self.albums)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.wall_s
+
+    def failed(self) -> list[dict[str, Any]]:
+        return [job for album in self.albums for job in album["jobs"] if job.get("status") != "succeeded"]
+
+
+def _submit_album(client: api.Client, images: list[bytes]) -> dict[str, Any]:
+    try:
+        return client.submit_album([(f"bench{i}.jpg", data) for i, data in enumerate(images)])
+    except api.ServiceError as exc:
+        if exc.status == 429:
+            raise BenchError(f"the service limits submissions ({exc}); raise DOGBREED_RATE_LIMIT_PER_MINUTE "
+                             "(0 turns it off) or send fewer --jobs") from None
+        raise BenchError(str(exc)) from None
+
+
+def run_albums(client: api.Client, images: list[bytes], size: int, concurrency: int,
+               progress: Callable[[int], None] | None = None) -> AlbumPhase:
+    """Every image, as albums of `size` (the last one may be smaller), `concurrency` albums in flight;
+    `progress` hears the albums done so far."""
+    groups = [images[i:i + size] for i in range(0, len(images), size)]
+    done = 0
+    lock = threading.Lock()
+
+    def one(group: list[bytes]) -> tuple[float, dict[str, Any]]:
+        nonlocal done
+        start = time.perf_counter()
+        submitted = _submit_album(client, group)
+        try:
+            album = client.wait_album(submitted, ALBUM_POLL)
+        except api.ServiceError as exc:
+            raise BenchError(str(exc)) from None
+        with lock:
+            done += 1
+            if progress:
+                progress(done)
+        return time.perf_counter() - start, album
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="bench-album") as pool:
+        results = list(pool.map(one, groups))
+    return AlbumPhase(time.perf_counter() - start, [a for _, a in results], [s for s, _ in results])

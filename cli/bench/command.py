@@ -4,7 +4,9 @@ Sends generated real-size images (or your own, with --images DIR) through the ru
 to result), then times one job
 with the queue idle, the no-op pipeline through the same queue, a bare Celery task on the same
 broker, and finally the raw model in this process on the same images. Run it on the worker's
-machine: the raw figures are the ceiling the service is held to.
+machine: the raw figures are the ceiling the service is held to. With --albums N the same images go
+again as albums of N; with the near-free `tiny` backbone the CPU floor (decode, resize and faces on
+every core, no service) is measured too; the worker processes' CPU time is read from /proc.
 """
 from __future__ import annotations
 
@@ -36,6 +38,16 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                                              "skipped when unset)")
     parser.add_argument("--idle-jobs", type=int, default=5, help="single jobs timed with the queue idle (median)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--albums", type=int, metavar="N", help="also send the same images as albums of N "
+                                                                "(POST /api/v1/batches) and report images/s")
+    parser.add_argument("--album-concurrency", type=int,
+                        help="albums in flight at once (default: enough for two batches, at least 2)")
+    parser.add_argument("--cpu-floor", action="store_true",
+                        help="measure the CPU floor (decode+resize+faces on all cores, no service) even when "
+                             "the backbone is not tiny (it always runs with --backbone tiny)")
+    parser.add_argument("--worker-pid", type=int, action="append", metavar="PID",
+                        help="a worker process whose CPU time to count (repeat it; default: this machine's "
+                             "`dogbreed worker` processes on DOGBREED_QUEUE)")
 
 
 def say(message: str) -> None:
@@ -70,10 +82,10 @@ def raw_model_choice(args: argparse.Namespace, service_model: dict[str, Any]) ->
 
 
 def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    from cli.bench import bare_celery, raw
-    from cli.bench.client import TIGHT, BenchError, Client
+    from cli.bench import bare_celery, cpu, raw
+    from cli.bench.client import TIGHT, BenchError, Client, run_albums
     from cli.bench.images import load_images, make_images
-    from cli.bench.report import figures
+    from cli.bench.report import Extra, figures
 
     batch_size = args.batch_size or settings.max_batch
     concurrency = args.concurrency or 2 * batch_size
@@ -87,10 +99,29 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     service_model = first["result"].get("model", {})
     backbone, weights = raw_model_choice(args, service_model)
 
+    worker_pids = args.worker_pid or cpu.find_workers(settings.queue)
+    if not worker_pids:
+        say(f"worker CPU skipped: no `dogbreed worker` process on queue {settings.queue!r} here; pass --worker-pid")
+    else:
+        say(f"worker CPU from process(es) {', '.join(map(str, worker_pids))}")
+    cpu_before = cpu.cpu_seconds(worker_pids)
     e2e = client.run_many(images, concurrency, progress=progress("end to end", len(images)))
+    worker_cpu_s = cpu.cpu_seconds(worker_pids) - cpu_before if worker_pids else None
     say(f"{len(images)} jobs in {e2e.wall_s:.1f}s; now {args.idle_jobs} jobs one at a time, queue idle")
     time.sleep(0.5)
     idle = [client.run_one(image, poll=TIGHT) for image in images[:max(1, args.idle_jobs)]]
+
+    albums = None
+    album_cpu_s = None
+    if args.albums:
+        in_flight = args.album_concurrency or max(2, -(-2 * batch_size // args.albums))
+        count = -(-len(images) // args.albums)
+        say(f"{count} albums of {args.albums}, {in_flight} in flight")
+        cpu_before = cpu.cpu_seconds(worker_pids)
+        albums = run_albums(client, images, args.albums, in_flight, progress=progress("albums", count))
+        album_cpu_s = cpu.cpu_seconds(worker_pids) - cpu_before if worker_pids else None
+        if albums.failed():
+            raise BenchError(f"{len(albums.failed())} album jobs did not succeed, e.g. {albums.failed()[0]}")
 
     try:
         noop = client.run_many(images, concurrency, "noop", progress=progress("no-op pipeline", len(images)))
@@ -106,10 +137,17 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         say("bare Celery baseline skipped: pass --broker-url or set DOGBREED_BROKER_URL")
 
     say(f"raw model in this process: {backbone} ({weights}), batches of {batch_size}")
-    raw_figures = raw.measure(images, backbone, weights, batch_size, settings,
-                              service_model.get("faces", settings.face_detector))
+    faces_kind = service_model.get("faces", settings.face_detector)
+    raw_figures = raw.measure(images, backbone, weights, batch_size, settings, faces_kind)
+    floor = None
+    if backbone == "tiny" or args.cpu_floor:
+        say(f"CPU floor: decode + resize to {raw_figures.input_size} + faces ({faces_kind}) on "
+            f"{os.cpu_count()} processes, no service")
+        floor = cpu.floor(images, raw_figures.input_size, faces_kind, settings.face_model, settings.model_dir,
+                          settings.max_pixels)
     return figures(e2e, idle, noop, bare, raw_figures, {**service_model, "backbone": backbone, "weights": weights},
-                   batch_size, concurrency)
+                   batch_size, concurrency,
+                   Extra(albums, args.albums, worker_cpu_s, album_cpu_s, len(worker_pids), floor))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.jobs is not None and args.jobs < 1:
         say("--jobs must be at least 1")
+        return 2
+    if args.albums is not None and args.albums < 1:
+        say("--albums must be at least 1")
         return 2
     try:
         record = measure(args, Settings.from_env())

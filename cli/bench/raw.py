@@ -26,6 +26,7 @@ class RawFigures:
     faces_ms_per_image: float  # the service's face detector on one image (it runs on the non-dogs only)
     pipeline_images_per_s: float  # batched, with the face detector too: the whole job's models
     device: str
+    input_size: int = 0  # the backbone's input side, for the CPU floor's resize
 
 
 def device_name() -> str:
@@ -110,4 +111,4 @@ def measure(images: list[bytes], backbone: str, weights: str, batch_size: int, s
     single_rate, single_ms = model.single(subset)
     faces_ms = model.faces_ms(faces, [model.decode(data) for data in subset[:16]])
     pipeline = model.batched(subset, batch_size, faces)
-    return RawFigures(batched, single_rate, single_ms, faces_ms, pipeline, device_name())
+    return RawFigures(batched, single_rate, single_ms, faces_ms, pipeline, device_name(), model.backbone.input_size)

@@ -1,11 +1,13 @@
 """Figures as one flat record: ratios against baselines measured in the same run, then a table."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from cli.bench.client import Phase, Timed
+from cli.bench.client import AlbumPhase, Phase, Timed
+from cli.bench.cpu import Floor
 from cli.bench.raw import RawFigures
 
 
@@ -30,8 +32,55 @@ def _stage_medians(timed: list[Timed]) -> dict[str, float | None]:
     return out
 
 
+@dataclass
+class Extra:
+    """What issue 16 adds to a run: albums, the worker's CPU time per phase, the CPU floor (each may be absent)."""
+
+    albums: AlbumPhase | None = None
+    album_size: int | None = None
+    worker_cpu_s: float | None = None  # over the single-job phase
+    album_worker_cpu_s: float | None = None  # over the album phase
+    worker_processes: int = 0
+    floor: Floor | None = None
+
+
+def _per_image_ms(seconds: float | None, images: int) -> float | None:
+    return round(seconds * 1000 / images, 2) if seconds is not None and images else None
+
+
+def _beyond(ms: float | None, floor: Floor | None) -> float | None:
+    return round(ms - floor.cpu_ms_per_image, 2) if ms is not None and floor else None
+
+
+def _extra(extra: Extra, e2e: Phase, raw: RawFigures) -> dict[str, Any]:
+    albums, floor = extra.albums, extra.floor
+    album_rate = round(albums.images_per_s, 2) if albums else None
+    floor_rate = round(floor.images_per_s, 2) if floor else None
+    singles_cpu = _per_image_ms(extra.worker_cpu_s, len(e2e.timed))
+    albums_cpu = _per_image_ms(extra.album_worker_cpu_s, albums.images) if albums else None
+    return {
+        "album_size": extra.album_size if albums else None,
+        "album_images": albums.images if albums else None,
+        "failed_album_jobs": len(albums.failed()) if albums else None,
+        "albums_images_per_s": album_rate,
+        "album_latency_ms_p50": _ms(albums.seconds, 50) if albums else None,
+        "ratio_albums_to_raw_batched": _ratio(album_rate, raw.batched_images_per_s),
+        "cpu_floor_images_per_s": floor_rate,
+        "cpu_floor_cpu_ms_per_image": round(floor.cpu_ms_per_image, 2) if floor else None,
+        "cpu_floor_processes": floor.processes if floor else None,
+        "ratio_e2e_to_cpu_floor": _ratio(e2e.jobs_per_s, floor_rate),
+        "ratio_albums_to_cpu_floor": _ratio(album_rate, floor_rate),
+        "worker_processes": extra.worker_processes,
+        "worker_cpu_ms_per_image": singles_cpu,
+        "worker_cpu_ms_per_image_albums": albums_cpu,
+        "worker_cpu_ms_per_image_beyond_floor": _beyond(singles_cpu, floor),
+        "worker_cpu_ms_per_image_beyond_floor_albums": _beyond(albums_cpu, floor),
+    }
+
+
 def figures(e2e: Phase, idle: list[Timed], noop: Phase | None, bare_rate: float | None, raw: RawFigures,
-            service_model: dict[str, Any], batch_size: int, concurrency: int) -> dict[str, Any]:
+            service_model: dict[str, Any], batch_size: int, concurrency: int,
+            extra: Extra | None = None) -> dict[str, Any]:
     latencies = [t.seconds for t in e2e.timed]
     batch_sizes = [t.job["result"].get("batch_size", 1) for t in e2e.timed if t.job.get("result")]
     idle_ms = _ms([t.seconds for t in idle], 50)
@@ -60,6 +109,7 @@ def figures(e2e: Phase, idle: list[Timed], noop: Phase | None, bare_rate: float 
         "bare_celery_tasks_per_s": round(bare_rate, 2) if bare_rate else None,
         "ratio_noop_to_bare_celery": _ratio(noop_rate, bare_rate),
         **_stage_medians(e2e.timed),
+        **_extra(extra or Extra(), e2e, raw),
         "backbone": service_model.get("backbone"),
         "weights": service_model.get("weights"),
         "batch_size": batch_size,
@@ -86,7 +136,50 @@ ROWS = [
     ("no-op pipeline", "noop_jobs_per_s", "jobs/s"),
     ("bare Celery task, same broker", "bare_celery_tasks_per_s", "tasks/s"),
     ("no-op / bare Celery (target >= 0.5)", "ratio_noop_to_bare_celery", ""),
+    ("albums, end to end", "albums_images_per_s", "images/s"),
+    ("album latency p50 (submit to done)", "album_latency_ms_p50", "ms"),
+    ("albums / raw batched", "ratio_albums_to_raw_batched", ""),
+    ("CPU floor: decode+resize+faces, all cores", "cpu_floor_images_per_s", "images/s"),
+    ("CPU floor, CPU per image", "cpu_floor_cpu_ms_per_image", "ms"),
+    ("e2e / CPU floor", "ratio_e2e_to_cpu_floor", ""),
+    ("albums / CPU floor", "ratio_albums_to_cpu_floor", ""),
+    ("worker CPU per image, single jobs", "worker_cpu_ms_per_image", "ms"),
+    ("worker CPU per image, albums", "worker_cpu_ms_per_image_albums", "ms"),
+    ("worker CPU beyond the floor, single jobs", "worker_cpu_ms_per_image_beyond_floor", "ms"),
+    ("worker CPU beyond the floor, albums", "worker_cpu_ms_per_image_beyond_floor_albums", "ms"),
 ]
+
+# Issue 16's target table: (measure, key, target). A row reads n/a when its run did
+# not measure it (the floor rows need the tiny backbone, the album rows --albums).
+TARGETS = [
+    ("near-free model, albums: e2e images/s / CPU floor", "ratio_albums_to_cpu_floor", ">= 0.7"),
+    ("near-free model, single jobs: e2e jobs/s / CPU floor", "ratio_e2e_to_cpu_floor", ">= 0.4"),
+    ("worker CPU per image beyond decode+resize+faces, albums", "worker_cpu_ms_per_image_beyond_floor_albums",
+     "<= 1 ms"),
+    ("albums: e2e / raw batched", "ratio_albums_to_raw_batched", ">= 0.85"),
+    ("single jobs: e2e / raw batched", "ratio_e2e_to_raw_batched", ">= 0.6"),
+    ("lone job's latency over the raw model's single image", "idle_latency_over_raw_single_ms", "<= 30 ms"),
+]
+
+
+def _meets(value: float, target: str) -> bool:
+    op, bound = target.split()[:2]
+    return value >= float(bound) if op == ">=" else value <= float(bound)
+
+
+def targets_table(record: dict[str, Any]) -> str:
+    """The issue's targets: the measured figure, the target beside it, and whether this run meets it."""
+    size = record.get("album_size")
+    rows = [(label.replace("albums", f"albums of {size}", 1) if size else label, key, target)
+            for label, key, target in TARGETS]
+    width = max(len(label) for label, _, _ in rows)
+    lines = [f"  {'issue 16 target':<{width}}  {'measured':>10}  target"]
+    for label, key, target in rows:
+        value = record.get(key)
+        shown = "n/a" if value is None else f"{value:,.3f}" if "ms" not in target else f"{value:,.1f}"
+        verdict = "" if value is None else "  ok" if _meets(value, target) else "  below target"
+        lines.append(f"  {label:<{width}}  {shown:>10}  {target}{verdict}")
+    return "\n".join(lines)
 
 
 def table(record: dict[str, Any]) -> str:
@@ -98,4 +191,4 @@ def table(record: dict[str, Any]) -> str:
         value = record.get(key)
         shown = "n/a" if value is None else f"{value:,.3f}" if unit == "" else f"{value:,.1f}"
         lines.append(f"  {label:<{width}}  {shown:>10} {unit}")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", targets_table(record)])

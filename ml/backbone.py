@@ -21,6 +21,9 @@ SPECS: dict[str, tuple[str, str, int]] = {
     "tiny": ("", "", 64),  # a small random stand-in for tests and benchmarks, not for answers
 }
 RANDOM_WEIGHTS = ("random", "none")
+# The batch sizes the worker's model pass runs at: a batch is padded up to the next one, each is traced
+# (and XLA-compiled, cuDNN-autotuned) once at start, so no shape is new under traffic (see `batch_sizes`).
+PADDED_SIZES = (1, 8, 16, 32, 64, 128, 256)
 DEFAULT_MODEL_DIR = Path("var/models")  # DOGBREED_MODEL_DIR's default
 
 
@@ -36,11 +39,14 @@ class Backbone:
     weights: str
     input_size: int
     feature_dim: int
-    model: Any  # keras.Model: uint8-range float input -> [probs (N,1000), features (N,D)]
-    preprocess: Callable[[np.ndarray], np.ndarray]
+    model: Any  # keras.Model: preprocessed float input -> [probs (N,1000), features (N,D)]
+    preprocess: Callable[[np.ndarray], np.ndarray]  # numpy, for training and callers with float batches
+    graph_preprocess: Callable[[Any], Any] | None = None  # the same on a tf tensor, inside the traced graph
 
     jit: bool = False  # XLA-compile the forward pass (DOGBREED_XLA); same answers, often faster on GPU
+    sizes: tuple[int, ...] = PADDED_SIZES  # what `run` pads a batch to (the worker caps them at max_batch)
     _compiled: Any = None
+    _uint8_graph: Any = None
 
     def describe(self) -> dict[str, str]:
         return {"backbone": self.name, "weights": self.weights}
@@ -56,6 +62,50 @@ class Backbone:
         probs, features = self._compiled(batch)
         return probs.numpy().astype(np.float32), features.numpy().astype(np.float32)
 
+    def padded_size(self, n: int) -> int:
+        """The fixed size a batch of n runs at (n itself past the largest: a caller outside the worker)."""
+        return next((size for size in self.sizes if size >= n), n)
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 NHWC 0..255 -> (probs, features) for its rows. The cast and preprocessing run in the
+        graph (a quarter of float32's bytes cross to the device; no numpy pass on the inference thread),
+        and a batch whose length is not one of `sizes` is padded with zeros to the next one."""
+        n = len(batch)
+        size = self.padded_size(n)
+        if size != n:
+            padded = np.zeros((size, *batch.shape[1:]), np.uint8)
+            padded[:n] = batch
+            batch = padded
+        probs, features = self._graph()(np.asarray(batch, np.uint8))
+        return probs.numpy()[:n].astype(np.float32), features.numpy()[:n].astype(np.float32)
+
+    def warm(self) -> None:
+        """Trace (and compile) the uint8 graph once per padded size, at start, not under traffic."""
+        for size in self.sizes:
+            self.run(np.zeros((size, self.input_size, self.input_size, 3), np.uint8))
+
+    def tracing_count(self) -> int:
+        """How many shapes the uint8 graph has been traced for: one per padded size once warmed."""
+        return int(self._graph().experimental_get_tracing_count())
+
+    def _graph(self) -> Any:
+        if self._uint8_graph is None:
+            import tensorflow as tf
+
+            prep = self.graph_preprocess or self.preprocess
+
+            def forward(x: Any) -> Any:
+                return self.model(prep(tf.cast(x, tf.float32)), training=False)
+
+            # No input_signature: each padded size gets its own concrete graph, as XLA compiles per shape.
+            self._uint8_graph = tf.function(forward, jit_compile=self.jit)
+        return self._uint8_graph
+
+
+def batch_sizes(max_batch: int) -> tuple[int, ...]:
+    """The padded sizes up to max_batch, which is always one of them (max_batch 10: 1, 8, 10)."""
+    return tuple(size for size in PADDED_SIZES if size < max_batch) + (max_batch,)
+
 
 def _tiny_classifier(size: int):
     import keras
@@ -68,8 +118,13 @@ def _tiny_classifier(size: int):
     return keras.Model(inputs, outputs, name="tiny")
 
 
-def _tiny_preprocess(x: np.ndarray) -> np.ndarray:
+def _tiny_preprocess(x: Any) -> Any:
     return x / 127.5 - 1.0
+
+
+def _lite2_graph_preprocess(x: Any) -> Any:
+    """efficientnet_lite.preprocess on a tensor (that one calls np.asarray)."""
+    return (x - 127.0) / 128.0
 
 
 def build_classifier(name: str, weights: str | None, model_dir: Path = DEFAULT_MODEL_DIR):
@@ -152,6 +207,8 @@ def load_backbone(name: str, weights: str, model_dir: Path = DEFAULT_MODEL_DIR) 
     size = int(classifier.input.shape[1] or SPECS[name][2])
     model = keras.Model(classifier.input, [classifier.output, pool.output], name=f"{name}_two_headed")
     preprocess = _preprocess_for(name)
+    # keras.applications' preprocess_input and tiny's take tensors as they are
+    graph_preprocess = _lite2_graph_preprocess if name == "efficientnet_lite2" else preprocess
     return Backbone(
         name=name,
         weights=weights if weights in ("imagenet", "random", "none") else str(Path(weights).name),
@@ -159,4 +216,5 @@ def load_backbone(name: str, weights: str, model_dir: Path = DEFAULT_MODEL_DIR) 
         feature_dim=int(pool.output.shape[-1]),
         model=model,
         preprocess=preprocess,
+        graph_preprocess=graph_preprocess,
     )

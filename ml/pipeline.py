@@ -1,6 +1,6 @@
 """The classification pipeline as pure functions: arrays in, dataclasses out; no session, no Celery.
 
-to_input (per image: resize) -> forward (per batch: ONE backbone pass + head) -> answer (per image:
+to_uint8 (per image: resize) -> forward (per batch: ONE backbone pass + head) -> answer (per image:
 the dog rule, faces only when it says no dog, then dog / human / neither, top-5, sentence). The
 worker runs forward on its inference thread and answer on each task's thread (worker/runtime.py);
 `classify` chains the same steps for callers that hold the models themselves.
@@ -15,9 +15,9 @@ import numpy as np
 
 from ml.backbone import Backbone
 from ml.faces import FaceDetector
-from ml.heads import Head
+from ml.heads import FineTunedModel, Head
 from ml.imagenet import DOG_FIRST, DOG_LAST, imagenet_labels, top_k
-from ml.preprocess import to_input
+from ml.preprocess import to_uint8
 
 
 @dataclass
@@ -56,12 +56,16 @@ class Result:
         return asdict(self)
 
 
-def forward(inputs: np.ndarray, models: Models) -> list[Outputs]:
-    """One backbone pass for the whole batch; the breed head runs on the same pooled features."""
-    batch = models.backbone.preprocess(np.array(inputs, dtype=np.float32, copy=True))
-    probs, features = models.backbone(batch)
-    probs = probs.astype(np.float64)
-    breeds = models.head.predict(probs, features, batch)
+def forward(inputs: np.ndarray, models: Models, count: int | None = None) -> list[Outputs]:
+    """One backbone pass for the whole uint8 batch (cast and preprocessing inside its graph); the breed
+    head runs on the same pooled features. `count`: only the first rows are images, the rest padding."""
+    count = len(inputs) if count is None else count
+    probs, features = models.backbone.run(inputs)
+    probs, features = probs[:count].astype(np.float64), features[:count]
+    # Only a fine-tuned whole model looks at the pixels again, preprocessed as it was trained on them.
+    images = (models.backbone.preprocess(inputs[:count].astype(np.float32))
+              if isinstance(models.head, FineTunedModel) else inputs[:count])
+    breeds = models.head.predict(probs, features, images)
     return [Outputs(imagenet=probs[i], breeds=breeds[i]) for i in range(len(probs))]
 
 
@@ -129,7 +133,7 @@ def answer(image: np.ndarray, outputs: Outputs, models: Models,
 
 def classify(images: list[np.ndarray], models: Models) -> list[Result]:
     """One forward pass for all the images, then each one's answer: the worker's steps in one call."""
-    outputs = forward(np.stack([to_input(image, models.backbone.input_size) for image in images]), models)
+    outputs = forward(np.stack([to_uint8(image, models.backbone.input_size) for image in images]), models)
     results = [answer(image, out, models) for image, out in zip(images, outputs)]
     for result in results:
         result.batch_size = len(images)

@@ -5,7 +5,13 @@ import cv2
 import numpy as np
 
 
-def to_input(rgb: np.ndarray, size: int) -> np.ndarray:
-    """size x size x 3 float32 in 0..255; the backbone's own preprocess_input runs on the batch."""
+def to_uint8(rgb: np.ndarray, size: int) -> np.ndarray:
+    """size x size x 3 uint8: what the worker hands the model, whose graph casts and preprocesses."""
     interpolation = cv2.INTER_AREA if min(rgb.shape[:2]) > size else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (size, size), interpolation=interpolation).astype(np.float32)
+    return np.asarray(cv2.resize(rgb, (size, size), interpolation=interpolation), np.uint8)
+
+
+def to_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    """size x size x 3 float32 in 0..255 (the same pixels as to_uint8), for callers that run the
+    backbone's preprocess_input on the batch themselves (training, benchmarks)."""
+    return to_uint8(rgb, size).astype(np.float32)

@@ -15,6 +15,9 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")  # names a server may bind to
 LOG_FORMATS = ("text", "json")
 
 
+CPU_MAX_BATCH, GPU_MAX_BATCH = 16, 128  # DOGBREED_MAX_BATCH's defaults, by what TensorFlow sees
+
+
 class SettingsError(FixedCodeError, ValueError):
     """A DOGBREED_* variable holds a value we cannot use; the message names it and the fix."""
 
@@ -75,7 +78,10 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     max_concurrent_decodes: int = 2
-    max_batch: int = 16
+    # None: decided by the worker once TensorFlow is loaded (16 on a CPU, 128 on a GPU); this module
+    # stays free of TensorFlow, so the web and the light CLI never load it.
+    max_batch: int | None = None
+    decode_threads: int | None = None  # a worker's decode threads; None: one per core it may use
     max_batch_delay_ms: int = 10
     max_queued_jobs: int = 10_000
     job_deadline_s: int = 600
@@ -160,7 +166,8 @@ class Settings:
             max_upload_bytes=_int(env, "DOGBREED_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_pixels=_int(env, "DOGBREED_MAX_PIXELS", cls.max_pixels),
             max_concurrent_decodes=_positive(env, "DOGBREED_MAX_CONCURRENT_DECODES", cls.max_concurrent_decodes),
-            max_batch=max(1, _int(env, "DOGBREED_MAX_BATCH", cls.max_batch)),
+            max_batch=max(1, _int(env, "DOGBREED_MAX_BATCH", CPU_MAX_BATCH)) if env.get("DOGBREED_MAX_BATCH") else None,
+            decode_threads=_positive(env, "DOGBREED_DECODE_THREADS", 4) if env.get("DOGBREED_DECODE_THREADS") else None,
             max_batch_delay_ms=max(0, _int(env, "DOGBREED_MAX_BATCH_DELAY_MS", cls.max_batch_delay_ms)),
             max_queued_jobs=_int(env, "DOGBREED_MAX_QUEUED_JOBS", cls.max_queued_jobs),
             job_deadline_s=_int(env, "DOGBREED_JOB_DEADLINE_S", cls.job_deadline_s),
@@ -209,6 +216,12 @@ class Settings:
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
+
+    @property
+    def chunk_size(self) -> int:
+        """An album's job ids per message: DOGBREED_MAX_BATCH, or a CPU's batch when the worker decides
+        (on a GPU several chunks then share one batch)."""
+        return self.max_batch or CPU_MAX_BATCH
 
     @property
     def uses_s3(self) -> bool:

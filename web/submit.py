@@ -141,7 +141,7 @@ def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], album: Albu
             for job in added:
                 enqueue(task_for(job.pipeline), job.id)
         else:
-            for task_name, ids in _chunks(added, current_app.config["SETTINGS"].max_batch):
+            for task_name, ids in _chunks(added, current_app.config["SETTINGS"].chunk_size):
                 enqueue(task_name, ids)
     except BrokerUnavailable:
         _take_back_rows(added, stored, album)

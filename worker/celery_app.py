@@ -1,7 +1,7 @@
 """The worker's Celery app: shared configuration, our tasks, models loaded once at start-up.
 
-The pool is `threads`: one process per GPU, with as many task threads as a batch holds, all
-feeding one inference thread (see batcher.py). Nothing forks after TensorFlow is imported.
+The pool is `threads`: one process per GPU, its task threads feeding one inference thread (see
+batcher.py) through a pool of decode threads (runtime.py). Nothing forks after TensorFlow is imported.
 """
 from __future__ import annotations
 
@@ -23,9 +23,10 @@ log = logging.getLogger(__name__)
 def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     app = make_celery(settings, name="dogbreed-worker")
     images.set_max_concurrent_decodes(settings.max_concurrent_decodes)
-    # Prefetch as many messages as one batch holds: one per task thread, no more.
+    # One message reserved per task thread, no more: the pipelining comes from the thread count
+    # (`task_threads`), and a message waiting behind busy threads would only starve other workers.
     app.conf.worker_prefetch_multiplier = 1
-    runtime = Runtime(settings)
+    runtime = Runtime(settings)  # decides DOGBREED_MAX_BATCH when it is left to the worker
     tasks.register(app, runtime)
     webhooks.register(app, settings, runtime.sessions)
 
@@ -72,16 +73,27 @@ def _quietly(op, *args: object) -> None:
         log.warning("could not record a held job: %s", exc)
 
 
+def task_threads(max_batch: int) -> int:
+    """Two batches' worth of messages at once: while one batch holds max_batch task threads waiting
+    on the model pass, as many more are claiming and decoding the next batch's images, so the
+    inference thread finds it gathered when it returns (equal to max_batch, nothing overlapped: the
+    next batch could not start decoding until this one was written and acked). A chunk message
+    fills a batch by itself, so two chunks in flight are the same overlap."""
+    return 2 * max_batch
+
+
 def worker_argv(settings: Settings, node: str, queues: list[str], loglevel: str = "INFO") -> list[str]:
+    """The Celery command line; `settings.max_batch` is the one the runtime decided (never None here)."""
     return [
-        "worker", "--pool", "threads", "--concurrency", str(settings.max_batch),
+        "worker", "--pool", "threads", "--concurrency", str(task_threads(settings.max_batch or 1)),
         "--hostname", node, "--queues", ",".join(queues), "--loglevel", loglevel,
         "--without-mingle", "--without-gossip",
     ]
 
 
 def run_worker(settings: Settings, node: str, queues: list[str], loglevel: str = "INFO") -> None:
-    app, _ = create_worker_app(settings)
+    app, runtime = create_worker_app(settings)
+    settings = runtime.settings  # DOGBREED_MAX_BATCH decided
     if logs.configure(settings, node, getattr(logging, loglevel.upper(), logging.INFO)):
         setup_logging.connect(lambda **_: None, weak=False)  # a receiver: Celery keeps our JSON handler
     argv = worker_argv(settings, node, queues, loglevel)

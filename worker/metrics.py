@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 BUSY_WINDOW_S = 60.0
 
 BATCH_SIZE = Histogram("dogbreed_batch_size", "Images per forward pass", buckets=(1, 2, 4, 8, 16, 32, 64, 128))
-STAGE_SECONDS = Histogram("dogbreed_stage_seconds", "Time per stage: decode, queue and faces per image; model per "
+STAGE_SECONDS = Histogram("dogbreed_stage_seconds", "Time per stage: decode_wait, decode, queue and faces per image; model per "
                           "batch; write per bulk result commit", ["stage"],
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
 INFERENCE_IMAGES = Counter("dogbreed_inference_images", "Images run through the model")

@@ -12,16 +12,14 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
-from ml.backbone import ModelUnavailable, load_backbone
+from ml.backbone import ModelUnavailable, batch_sizes, load_backbone
 from ml.faces import load_face_detector
 from ml.heads import Head, ImageNetDogHead, load_trained_head
-from ml.pipeline import Models, forward
+from ml.pipeline import Models
 from ml.registry import IMAGENET
 from shared.files import download
 from shared.s3 import open_model_store
-from shared.settings import Settings
+from shared.settings import CPU_MAX_BATCH, GPU_MAX_BATCH, Settings
 
 log = logging.getLogger(__name__)
 FETCH_RETRY_S = 30.0  # a version that failed to download is tried again after this long, not every second
@@ -41,12 +39,12 @@ class ModelHolder:
         try:
             backbone = load_backbone(self.settings.backbone, self.settings.backbone_weights, self.settings.model_dir)
             backbone.jit = self.settings.xla
+            backbone.sizes = batch_sizes(resolve_max_batch(self.settings))
             faces = load_face_detector(self.settings.face_detector, self.settings.face_model,
                                        self.settings.model_dir, download)
             self.models = Models(backbone=backbone, head=ImageNetDogHead(), faces=faces,
                                  dog_rule=self.settings.dog_rule)
-            size = backbone.input_size
-            forward(np.zeros((1, size, size, 3), np.float32), self.models)  # warm-up: trace the graph now
+            backbone.warm()  # every padded size traced (compiled, autotuned) now, none under traffic
         except ModelUnavailable as exc:
             self.error = str(exc)
             log.error("models unavailable, jobs will fail until fixed: %s", exc)
@@ -87,6 +85,17 @@ class ModelHolder:
 
     def describe(self) -> dict[str, Any]:
         return self.models.describe() if self.models else {"error": self.error}
+
+
+def resolve_max_batch(settings: Settings) -> int:
+    """DOGBREED_MAX_BATCH, or by what TensorFlow sees: a GPU is kept busy by large batches, a CPU's
+    throughput barely grows past 16 while each image waits for the whole batch."""
+    if settings.max_batch:
+        return settings.max_batch
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return GPU_MAX_BATCH if tf.config.list_physical_devices("GPU") else CPU_MAX_BATCH
 
 
 def _configure_tensorflow(precision: str) -> None:

@@ -12,6 +12,7 @@ from celery import Celery
 
 from ml.backbone import ModelUnavailable
 from ml.faces import DECODE_MAX_SIDE
+from ml.preprocess import to_uint8
 from shared import logs
 from shared.celeryconf import TASK_CLASSIFY, TASK_CLASSIFY_CHUNK, TASK_NOOP, TASK_NOOP_CHUNK
 from shared.db import session_scope
@@ -39,13 +40,21 @@ def _failure(job_id: str, exc: Exception) -> Error:
     return "internal_error", f"The classifier failed: {type(exc).__name__}: {exc}"
 
 
-def _decode_and_submit(runtime: Runtime, job: Claimed, announced: Announcement) -> tuple[Any, float, Pending]:
+def _decode_and_submit(runtime: Runtime, job: Claimed, announced: Announcement,
+                       handed_at: float) -> tuple[Any, dict[str, float], Pending]:
+    """On a decode thread: read, decode and resize one image, and hand it to the batch at once."""
     start = time.perf_counter()
-    data = runtime.store.read(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
-    rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DECODE_MAX_SIDE)
-    decode_ms = round((time.perf_counter() - start) * 1000, 2)
-    STAGE_SECONDS.labels("decode").observe(decode_ms / 1000)
-    return rgb, decode_ms, runtime.submit(rgb, announced)
+    try:
+        data = runtime.store.read(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
+        rgb = load_rgb(data, runtime.settings.max_pixels, max_side=DECODE_MAX_SIDE)
+        resized = to_uint8(rgb, runtime.input_size())
+        stages = {"decode_wait": round((start - handed_at) * 1000, 2),  # for a free decode thread
+                  "decode": round((time.perf_counter() - start) * 1000, 2)}  # read, decode, resize
+        for stage, ms in stages.items():  # the worker's metrics tell the two apart
+            STAGE_SECONDS.labels(stage).observe(ms / 1000)
+        return rgb, stages, runtime.submit_input(resized, announced)
+    finally:
+        announced.end()  # submitted or failed: the batch need not wait for it
 
 
 def run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool = False) -> dict[str, str]:
@@ -71,32 +80,27 @@ def run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool = Fals
 
 
 def _classify(runtime: Runtime, claimed: list[Claimed], announced: dict[str, Announcement]) -> list[Outcome]:
-    """Decode and submit each image as soon as it is ready, then answer each: the chunk shares batches."""
+    """Every image to the decode threads at once, each into the shared batch as soon as it is ready,
+    then answer each in order: the chunk decodes in parallel and shares batches."""
     errors: dict[str, Error] = {}
-    pending: dict[str, tuple[Any, float, Pending]] = {}
+    handed_at = time.perf_counter()
+    decoding = {job.id: runtime.decoder.submit(_decode_and_submit, runtime, job, announced[job.id], handed_at)
+                for job in claimed}
+    outcomes: list[Outcome] = []
     for job in claimed:
         try:
-            pending[job.id] = _decode_and_submit(runtime, job, announced[job.id])
+            rgb, stages, handed_in = decoding[job.id].result()
+            result = runtime.answer(rgb, (job.image_width, job.image_height), handed_in)
+            # The API's stages: waiting for a decode thread is part of the image's queue time.
+            queue = round(result.stages_ms.get("queue", 0.0) + stages["decode_wait"], 2)
+            result.stages_ms = {"decode": stages["decode"], **result.stages_ms, "queue": queue}
         except PASSING_FAULTS:
             raise
         except Exception as exc:
             errors[job.id] = _failure(job.id, exc)
-        finally:
-            announced[job.id].end()  # submitted or failed: the batch need not wait for it
-    outcomes: list[Outcome] = []
-    for job in claimed:
-        if job.id in pending:
-            rgb, decode_ms, handed_in = pending.pop(job.id)
-            try:
-                result = runtime.answer(rgb, (job.image_width, job.image_height), handed_in)
-                result.stages_ms = {"decode": decode_ms, **result.stages_ms}
-            except PASSING_FAULTS:
-                raise
-            except Exception as exc:
-                errors[job.id] = _failure(job.id, exc)
-            else:
-                outcomes.append((job.id, result.to_dict(), None))
-                continue
+        else:
+            outcomes.append((job.id, result.to_dict(), None))
+            continue
         outcomes.append((job.id, None, errors[job.id]))
     return outcomes
 

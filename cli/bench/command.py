@@ -87,7 +87,7 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     from cli.bench.images import load_images, make_images
     from cli.bench.report import Extra, figures
 
-    batch_size = args.batch_size or settings.max_batch
+    batch_size = args.batch_size or settings.chunk_size
     concurrency = args.concurrency or 2 * batch_size
     images = load_images(args.images, args.jobs) if args.images else make_images(args.jobs or 200, seed=args.seed)
     client = Client(args.url, args.api_key)

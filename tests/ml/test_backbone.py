@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from ml.backbone import ModelUnavailable, build_classifier, load_backbone
+from ml.backbone import ModelUnavailable, batch_sizes, build_classifier, load_backbone
 
 
 @pytest.mark.parametrize("name, feature_dim, size", [
@@ -66,3 +66,67 @@ def test_xla_compiled_pass_gives_the_same_answers():
     backbone.jit, backbone._compiled = True, None
     xla_probs, xla_features = backbone(x)
     assert np.allclose(plain_probs, xla_probs, atol=1e-5) and np.allclose(plain_features, xla_features, atol=1e-4)
+
+
+def _old_numpy_path(backbone, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How the worker ran a batch before: float32 copy, preprocess in numpy, then the float graph."""
+    return backbone(backbone.preprocess(np.array(batch, dtype=np.float32, copy=True)))
+
+
+def _photos_uint8(real_data, size: int, count: int = 4) -> np.ndarray:
+    from ml.preprocess import to_uint8
+    from shared.images import load_rgb
+
+    paths = sorted((real_data / "dogs").glob("*/*"))[:count - 1] + sorted((real_data / "humans").glob("*"))[:1]
+    return np.stack([to_uint8(load_rgb(p.read_bytes(), 10**8, 640), size) for p in paths])
+
+
+@pytest.mark.parametrize("name", ["tiny", "resnet50", "efficientnet_lite2"])
+def test_uint8_graph_gives_the_numpy_paths_answers(name):
+    """Cast and preprocessing moved into the traced graph; the probabilities and features stay the same."""
+    backbone = load_backbone(name, "random")
+    size = backbone.input_size
+    batch = np.random.default_rng(3).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
+    old_probs, old_features = _old_numpy_path(backbone, batch)
+    new_probs, new_features = backbone.run(batch)
+    assert new_probs.shape == (3, 1000) and new_features.shape == old_features.shape
+    assert np.allclose(new_probs, old_probs, atol=1e-5) and np.allclose(new_features, old_features, atol=1e-4)
+
+
+def test_uint8_graph_gives_the_numpy_paths_answers_on_real_photos_and_weights(real_data, real_models):
+    backbone = load_backbone("mobilenet_v2", str(real_models / "mobilenet_v2_imagenet.keras"))
+    batch = _photos_uint8(real_data, backbone.input_size)
+    old_probs, old_features = _old_numpy_path(backbone, batch)
+    new_probs, new_features = backbone.run(batch)
+    assert np.allclose(new_probs, old_probs, atol=1e-5) and np.allclose(new_features, old_features, atol=1e-4)
+    assert (new_probs.argmax(axis=1) == old_probs.argmax(axis=1)).all()
+
+
+def test_a_batch_of_five_runs_padded_to_eight_with_the_same_five_answers():
+    backbone = load_backbone("tiny", "random")
+    backbone.sizes = batch_sizes(16)
+    assert backbone.sizes == (1, 8, 16) and backbone.padded_size(5) == 8
+    batch = np.random.default_rng(4).integers(0, 256, (5, 64, 64, 3), dtype=np.uint8)
+    padded_probs, padded_features = backbone.run(batch)
+    alone = [backbone.run(batch[i:i + 1]) for i in range(5)]
+    assert padded_probs.shape == (5, 1000)
+    assert np.allclose(padded_probs, np.concatenate([p for p, _ in alone]), atol=1e-6)
+    assert np.allclose(padded_features, np.concatenate([f for _, f in alone]), atol=1e-5)
+
+
+def test_after_warm_up_no_batch_size_traces_the_graph_again():
+    backbone = load_backbone("tiny", "random")
+    backbone.sizes = batch_sizes(16)
+    backbone.warm()
+    assert backbone.tracing_count() == 3, "one trace per padded size: 1, 8, 16"
+    for n in (2, 5, 8, 9, 13, 16, 1):
+        probs, _ = backbone.run(np.zeros((n, 64, 64, 3), np.uint8))
+        assert len(probs) == n
+    assert backbone.tracing_count() == 3
+
+
+def test_padded_sizes_stop_at_max_batch():
+    assert batch_sizes(1) == (1,)
+    assert batch_sizes(10) == (1, 8, 10)
+    assert batch_sizes(128) == (1, 8, 16, 32, 64, 128)
+    assert batch_sizes(256) == (1, 8, 16, 32, 64, 128, 256)

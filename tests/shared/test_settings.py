@@ -55,3 +55,24 @@ def test_every_setting_survives_the_trip_to_a_child_process():
             changes[item.name] = Path("/srv") / item.name
     settings = base.with_(**changes, secret_key="s3cret", webhook_secret="hook")
     assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_the_batch_size_is_left_to_the_worker_unless_set():
+    """Unset, the worker decides (it alone loads TensorFlow); an album's chunks are a CPU batch then."""
+    auto = Settings.from_env({})
+    assert auto.max_batch is None and auto.chunk_size == 16 and "DOGBREED_MAX_BATCH" not in auto.to_env()
+    assert Settings.from_env({"DOGBREED_MAX_BATCH": "64"}).chunk_size == 64
+    assert Settings.from_env({"DOGBREED_DECODE_THREADS": "3"}).decode_threads == 3
+    with pytest.raises(SettingsError, match="DOGBREED_DECODE_THREADS=0 must be at least 1"):
+        Settings.from_env({"DOGBREED_DECODE_THREADS": "0"})
+
+
+def test_the_web_never_loads_tensorflow_to_read_its_settings():
+    import subprocess
+    import sys
+
+    code = ("import sys; from shared.settings import Settings; from web.app import create_app; "
+            "Settings.from_env({}).chunk_size; print('tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stderr[-2000:]

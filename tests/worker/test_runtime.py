@@ -67,3 +67,39 @@ def test_result_names_the_models_that_answered(runtime):
     assert result.model == {"backbone": "tiny", "weights": "random", "head": "imagenet-dogs", "model_version": None,
                             "faces": runtime.settings.face_detector}
     assert result.kind in ("dog", "human", "neither") and result.sentence
+
+
+def test_warm_up_traces_every_padded_size_once_and_traffic_traces_none(runtime):
+    """max_batch 8: sizes 1 and 8 traced at setup; batches of 5 and 1 run padded, no new trace."""
+    backbone = runtime.holder.current().backbone
+    assert backbone.sizes == (1, 8) and backbone.tracing_count() == 2
+    images = [make.rgb_array(70, 50 + 5 * i, seed=i) for i in range(5)]
+    batched = classify_together(runtime, images)
+    assert [r.batch_size for r in batched] == [5] * 5, "five answers from one batch padded to 8"
+    runtime.classify(images[0], images[0].shape[1::-1])
+    assert backbone.tracing_count() == 2
+
+
+def test_max_batch_left_to_the_worker_follows_what_tensorflow_sees(make_settings):
+    import tensorflow as tf
+
+    from shared.settings import CPU_MAX_BATCH, GPU_MAX_BATCH
+    from worker.celery_app import worker_argv
+
+    runtime = Runtime(make_settings())
+    try:
+        expected = GPU_MAX_BATCH if tf.config.list_physical_devices("GPU") else CPU_MAX_BATCH
+        assert runtime.max_batch == runtime.settings.max_batch == expected
+        argv = worker_argv(runtime.settings, "n@h", ["q"])
+        assert argv[argv.index("--concurrency") + 1] == str(2 * expected), "a batch in the model, one decoding"
+    finally:
+        runtime.close()
+
+
+def test_decode_threads_default_to_the_cores_this_process_may_use(make_settings):
+    import os
+
+    from worker.runtime import decode_threads
+
+    assert decode_threads(make_settings()) == len(os.sched_getaffinity(0))
+    assert decode_threads(make_settings(decode_threads=3)) == 3

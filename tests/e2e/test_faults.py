@@ -42,6 +42,17 @@ class JobTable:
         self.engine.dispose()
 
 
+def wait_until_every_job_ends(table: JobTable, killed_at: float, log, since: str) -> None:
+    """Every job in the table ends within RECOVERY_S of `killed_at`; else say which did not, and why."""
+    try:
+        wait_for(lambda: all(status in ("succeeded", "failed") for status, _, _ in table.rows().values()),
+                 RECOVERY_S - (time.monotonic() - killed_at), 0.2, f"every job to end within {RECOVERY_S} s {since}")
+    except AssertionError as exc:
+        left = {job: row for job, row in table.rows().items() if row[0] not in ("succeeded", "failed")}
+        raise AssertionError(f"{exc}; still unfinished (status, attempts, has result): {left}; "
+                             f"workers' log: {log.read_text(errors='replace')[-3000:]}") from None
+
+
 @pytest.fixture
 def settings(make_settings, redis_url, queue_name):
     return resilient(make_settings, redis_url, queue_name)
@@ -118,14 +129,7 @@ def test_with_default_settings_a_killed_workers_jobs_succeed_within_a_minute(mak
         killed_at = time.monotonic()
         second.start()  # the same node name again: it takes back what it held
         assert client.get("/readyz").json["workers"]["alive"] >= 1
-        try:
-            wait_for(lambda: all(status in ("succeeded", "failed") for status, _, _ in table.rows().values()),
-                     RECOVERY_S - (time.monotonic() - killed_at), 0.2,
-                     f"every job to end within {RECOVERY_S} s of the last kill")
-        except AssertionError as exc:
-            left = {job: row for job, row in table.rows().items() if row[0] not in ("succeeded", "failed")}
-            raise AssertionError(f"{exc}; still unfinished (status, attempts, has result): {left}; "
-                                 f"workers' log: {log.read_text(errors='replace')[-3000:]}") from None
+        wait_until_every_job_ends(table, killed_at, log, "of the last kill")
         recovered_s = time.monotonic() - killed_at
         rows = table.rows()
     finally:
@@ -263,14 +267,7 @@ def test_kill_9_mid_chunk_and_every_album_job_ends_exactly_once_within_a_minute(
         interrupted = table.running() & set(ids)
         killed_at = time.monotonic()
         second.start()
-        try:
-            wait_for(lambda: all(status in ("succeeded", "failed") for status, _, _ in table.rows().values()),
-                     RECOVERY_S - (time.monotonic() - killed_at), 0.2,
-                     f"every album job to end within {RECOVERY_S} s of the kill")
-        except AssertionError as exc:
-            left = {job: row for job, row in table.rows().items() if row[0] not in ("succeeded", "failed")}
-            raise AssertionError(f"{exc}; still unfinished (status, attempts, has result): {left}; "
-                                 f"workers' log: {log.read_text(errors='replace')[-3000:]}") from None
+        wait_until_every_job_ends(table, killed_at, log, "of the kill")
         rows = table.rows()
     finally:
         first.stop()

@@ -30,6 +30,12 @@ def chunk_task_for(pipeline: str) -> str:
     return CHUNK_TASKS.get(pipeline, TASK_CLASSIFY_CHUNK)
 
 
+def chunk_task_id(album_id: str, index: int) -> str:
+    """A chunk message's Celery id names its album and its place in it, as a single job's message is
+    the job's id, so an operator finds either in Flower by the id the API gave (a retry keeps it)."""
+    return f"album-{album_id}-chunk-{index + 1}"
+
+
 def job_ids_of(task_name: str | None, args: object) -> list[str]:
     """The job ids a message of ours carries (none for other tasks): what the heartbeat holds and the
     reaper looks for, read one way for single and chunk messages."""

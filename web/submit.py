@@ -12,7 +12,7 @@ from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from shared import jobs, logs
-from shared.celeryconf import chunk_task_for, task_for
+from shared.celeryconf import chunk_task_for, chunk_task_id, task_for
 from shared.stored import Stored
 from shared.tables import Album, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
@@ -139,10 +139,10 @@ def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], album: Albu
     try:
         if album is None:
             for job in added:
-                enqueue(task_for(job.pipeline), job.id)
+                enqueue(task_for(job.pipeline), job.id, task_id=job.id)
         else:
-            for task_name, ids in _chunks(added, current_app.config["SETTINGS"].chunk_size):
-                enqueue(task_name, ids)
+            for index, (task_name, ids) in enumerate(_chunks(added, current_app.config["SETTINGS"].chunk_size)):
+                enqueue(task_name, ids, task_id=chunk_task_id(album.id, index))
     except BrokerUnavailable:
         _take_back_rows(added, stored, album)
         raise

@@ -49,7 +49,7 @@ class Reaper:
         # Queued before the message goes: a worker that gets it at once must find the job claimable.
         jobs.requeue(session, job.id)
         session.commit()
-        self.celery.send_task(task_for(job.pipeline), args=[job.id], queue=self.settings.queue)
+        self.celery.send_task(task_for(job.pipeline), args=[job.id], task_id=job.id, queue=self.settings.queue)
         counts["requeued"] += 1
 
     def run_once(self) -> dict[str, int]:

@@ -149,7 +149,7 @@ def test_up_serves_the_api_pages_and_flower_then_stops_cleanly(up, tmp_path):
 
     def flower_ran_it():
         rows = requests.get(f"{up.flower}/tasks/datatable", params=query, timeout=5).json()["data"]
-        return any(r["name"] == "dogbreed.classify" and r["state"] == "SUCCESS" and again.json()["id"] in str(r["args"])
+        return any(r["name"] == "dogbreed.classify" and r["state"] == "SUCCESS" and r["uuid"] == again.json()["id"]
                    for r in rows)
 
     wait_for(flower_ran_it, 30, 0.5, "Flower to list the job's task")

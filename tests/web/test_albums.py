@@ -42,8 +42,10 @@ def test_an_album_goes_out_as_one_message_per_chunk_of_max_batch_jobs(make_setti
     app = create_app(settings)
     body = post_album(app.test_client(), [(make.jpeg(seed=i), f"{i}.jpg") for i in range(5)]).json
     ids = [job["id"] for job in body["jobs"]]
-    chunks = [chunk_of(m) for m in queued_messages(settings)]
+    messages = queued_messages(settings)
+    chunks = [chunk_of(m) for m in messages]
     assert [task for task, _ in chunks] == ["dogbreed.classify_chunk"] * 3
+    assert sorted(m["headers"]["id"] for m in messages) == [f"album-{body['id']}-chunk-{n}" for n in (1, 2, 3)]
     assert sorted(len(chunk) for _, chunk in chunks) == [1, 2, 2]
     assert sorted(job_id for _, chunk in chunks for job_id in chunk) == sorted(ids)
     app.extensions["db_engine"].dispose()

@@ -41,6 +41,7 @@ def test_submit_answers_202_writes_the_row_then_enqueues_only_the_id(client, app
     assert row.enqueued_at is not None
     [message] = queued_messages(settings)
     assert message["headers"]["task"] == "dogbreed.classify"
+    assert message["headers"]["id"] == body["id"], "in Flower, a job's task is found by the job's id"
     assert json.loads(__import__("base64").b64decode(message["body"]))[0] == [body["id"]]
     assert len(message["body"]) < 400  # the id, never the image bytes
     assert len(stored_files(settings)) == 1

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cli.client import ENDED, IMAGE_SUFFIXES, Client, Poll, ServiceError, image_files
+from cli.client import ENDED, Client, Poll, ServiceError, sorted_out
+from shared.formats import IMAGE_SUFFIXES
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -65,7 +66,10 @@ def collect(paths: list[str]) -> tuple[list[Path], list[list[Path]]]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = image_files(path)
+            found, others = sorted_out(path)
+            for other in others:
+                print(f"dogbreed classify: skipped {other}: not one of the formats the service accepts "
+                      f"({', '.join(sorted(IMAGE_SUFFIXES))})", file=sys.stderr)
             if not found:
                 raise SystemExit(f"dogbreed classify: {raw} holds no {', '.join(sorted(IMAGE_SUFFIXES))} files")
             folders.append(found)

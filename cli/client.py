@@ -15,11 +15,11 @@ from typing import Any, Callable, Iterator
 import requests
 
 from shared.errors import DogbreedError
+from shared.formats import IMAGE_SUFFIXES
 
 Job = dict[str, Any]
 Album = dict[str, Any]
 ENDED = ("succeeded", "failed", "canceled")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"}
 
 
 class ServiceError(DogbreedError, RuntimeError):
@@ -141,5 +141,16 @@ def _url(thing: dict[str, Any] | str, prefix: str) -> str:
 
 def image_files(folder: Path) -> list[Path]:
     """Photos under a folder, by suffix, in a stable order (hidden files skipped)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    return sorted_out(folder)[0]
+
+
+def sorted_out(folder: Path) -> tuple[list[Path], list[Path]]:
+    """A folder's files in a stable order: those of a format the service accepts, and the others
+    (hidden files are neither: they are not the user's photos)."""
+    photos: list[Path] = []
+    others: list[Path] = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        (photos if path.suffix.lower() in IMAGE_SUFFIXES else others).append(path)
+    return photos, others

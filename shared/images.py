@@ -21,13 +21,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from shared.errors import DogbreedError
+from shared.formats import ALLOWED_FORMATS, MIME_TYPES
 
 # Formats a browser shows as an image and that cannot carry script. SVG is never accepted.
-ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
-MIME_TYPES = {
-    "JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
-    "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff",
-}
 # A JPEG that carries a second image (MPF: phone HDR/portrait shots, 3D cameras) is a JPEG whose
 # first image is the photo; Pillow names it MPO. Browsers show the first image.
 SAME_AS = {"MPO": "JPEG"}

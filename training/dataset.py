@@ -10,9 +10,9 @@ import numpy as np
 from ml.imagenet import readable
 from ml.preprocess import to_input
 from shared.errors import FixedCodeError
+from shared.formats import IMAGE_SUFFIXES
 from shared.images import ImageError, load_rgb
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff"}
 SPLIT_NAMES = {"train": ("train",), "valid": ("valid", "val", "validation"), "test": ("test",)}
 MAX_PIXELS = 200_000_000
 

@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest, MethodNotAllowed, NotFound
 
 from shared import jobs, webhooks
 from shared.celeryconf import PIPELINE_TASKS
-from shared.images import ALLOWED_FORMATS
+from shared.formats import ALLOWED_FORMATS
 from shared.settings import Settings
 from shared.tables import ID_LENGTH
 from web.api import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE

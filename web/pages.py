@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, send_file, url_for
 
 from shared import jobs
-from shared.images import ALLOWED_FORMATS, MIME_TYPES, ImageError
+from shared.formats import ALLOWED_FORMATS, MIME_TYPES
+from shared.images import ImageError
 from web.access import get_album_or_404, get_job_or_404
 from web.api import album_json, cancel_job, filter_args, history_filters, page_args
 from web.auth import owner_id, owner_scope, require_user

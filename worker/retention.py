@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import and_, delete, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from shared.images import ALLOWED_FORMATS
+from shared.formats import ALLOWED_FORMATS
 from shared.jobs import FINISHED
 from shared.stored import ImageStore
 from shared.tables import Job, utcnow

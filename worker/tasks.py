@@ -16,7 +16,8 @@ from ml.preprocess import to_uint8
 from shared import logs
 from shared.celeryconf import TASK_CLASSIFY, TASK_CLASSIFY_CHUNK, TASK_NOOP, TASK_NOOP_CHUNK
 from shared.db import session_scope
-from shared.images import ALLOWED_FORMATS, ImageError, load_rgb
+from shared.formats import ALLOWED_FORMATS
+from shared.images import ImageError, load_rgb
 from shared.jobs import NOOP_KIND, Claimed, claim_chunk
 from worker.batcher import Announcement
 from worker.metrics import STAGE_SECONDS

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cli.client import IMAGE_SUFFIXES, image_files
+from cli.client import image_files
 from shared.errors import FixedCodeError
+from shared.formats import IMAGE_SUFFIXES
 
 
 def texture_jpeg(rng: np.random.Generator, width: int, height: int) -> bytes:

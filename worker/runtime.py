@@ -84,7 +84,7 @@ class Runtime:
         """Hold the batch being gathered for this task's image while it is read and decoded."""
         return self.batcher.announce() if image_coming else nullcontext()
 
-    def _stack(self, inputs: list[np.ndarray]) -> np.ndarray:
+    def _stack(self, inputs: list[np.ndarray], models: Models) -> np.ndarray:
         """The batch's images copied into the reused uint8 buffer, as many rows as its padded size
         (rows past the images hold an earlier batch's pixels: their outputs are dropped)."""
         n, first = len(inputs), inputs[0]
@@ -92,13 +92,12 @@ class Runtime:
             self._buffer = np.zeros((max(n, self.max_batch), *first.shape), np.uint8)
         for row, image in zip(self._buffer, inputs):
             row[...] = image
-        models = self.holder.current()
         return self._buffer[:min(models.backbone.padded_size(n), len(self._buffer))]
 
     def _run_batch(self, inputs: list[np.ndarray]) -> list[BatchShare]:
         start = time.perf_counter()
         models = self.holder.current()  # read once: the whole batch runs with one head
-        outputs = forward(self._stack(inputs), models, count=len(inputs))
+        outputs = forward(self._stack(inputs, models), models, count=len(inputs))
         model_ms = _ms_since(start)
         metrics.BUSY.add(start, time.perf_counter())
         metrics.BATCH_SIZE.observe(len(inputs))
@@ -135,9 +134,6 @@ class Runtime:
             if stage in result.stages_ms:
                 metrics.STAGE_SECONDS.labels(stage).observe(result.stages_ms[stage] / 1000)
         return result
-
-    def finish(self, job_id: str, result: dict | None = None, error: tuple[str, str] | None = None) -> str:
-        return self.writer.finish(job_id, result, error)
 
     def finish_many(self, outcomes: list[Outcome]) -> list[str]:
         """A chunk's ends, committed together before its one ack."""

@@ -83,7 +83,6 @@ def run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool = Fals
 def _classify(runtime: Runtime, claimed: list[Claimed], announced: dict[str, Announcement]) -> list[Outcome]:
     """Every image to the decode threads at once, each into the shared batch as soon as it is ready,
     then answer each in order: the chunk decodes in parallel and shares batches."""
-    errors: dict[str, Error] = {}
     handed_at = time.perf_counter()
     decoding = {job.id: runtime.decoder.submit(_decode_and_submit, runtime, job, announced[job.id], handed_at)
                 for job in claimed}
@@ -98,11 +97,9 @@ def _classify(runtime: Runtime, claimed: list[Claimed], announced: dict[str, Ann
         except PASSING_FAULTS:
             raise
         except Exception as exc:
-            errors[job.id] = _failure(job.id, exc)
+            outcomes.append((job.id, None, _failure(job.id, exc)))
         else:
             outcomes.append((job.id, result.to_dict(), None))
-            continue
-        outcomes.append((job.id, None, errors[job.id]))
     return outcomes
 
 

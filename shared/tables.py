@@ -125,3 +125,19 @@ class ModelVersion(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Label(Base):
+    """A user's correction of a job's answer: the right breed (canonical spelling, see
+    ml.breed_names) or the right kind. One per job; `models learn` trains on the dog labels, and gc
+    keeps a labeled job's image for as long as the label lives."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # dog / human / neither (shared.jobs.KINDS)
+    breed: Mapped[str | None] = mapped_column(String(100), index=True)  # set when kind is dog
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

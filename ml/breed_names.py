@@ -149,3 +149,41 @@ def common_name(index: int) -> str:
         return COMMON_NAMES[index]
     except KeyError:
         raise KeyError(f"ImageNet class {index} is not a dog class (dogs are 151..268)") from None
+
+
+# Words owners add or leave off a breed's name: "Shikoku inu" is the Shikoku, "German shepherd" the
+# German shepherd dog, "Pharaoh" the Pharaoh hound. A key drops them, so each spelling finds one breed.
+SUFFIXES = ("dog", "hound", "inu", "ken")
+MAX_BREED_LENGTH = 100  # the labels table's breed column
+
+
+def breed_key(name: str) -> str:
+    """What two spellings of one breed share: lower case, no punctuation or extra spaces, no suffix word."""
+    words = "".join(c if c.isalnum() else " " for c in name.replace("'s ", " ").casefold()).split()
+    words = ["saint" if w == "st" else w for w in words]
+    while len(words) > 1 and words[-1] in SUFFIXES:
+        words.pop()
+    return " ".join(words)
+
+
+def tidy_breed(name: str) -> str:
+    """A new breed's spelling as the known ones are written: single spaces, underscores as spaces, the
+    first letter a capital and the rest as typed ("shikoku inu" -> "Shikoku inu")."""
+    words = name.replace("_", " ").split()
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def canonical_breed(name: str, known: list[str] | tuple[str, ...] = ()) -> str:
+    """The one spelling of breed `name`: an ImageNet breed's common name, else the first of `known`
+    (breeds already labeled) with the same key, else the tidied name. ValueError when it is empty or
+    too long to store."""
+    key = breed_key(name)
+    if not key:
+        raise ValueError("A breed name needs at least one letter or digit, e.g. 'Shikoku'.")
+    if len(name) > MAX_BREED_LENGTH:
+        raise ValueError(f"A breed name is at most {MAX_BREED_LENGTH} characters.")
+    for candidate in (*COMMON_NAMES.values(), *known):
+        if breed_key(candidate) == key:
+            return candidate
+    return tidy_breed(name)

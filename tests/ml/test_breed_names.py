@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from ml.breed_names import COMMON_NAMES, common_name
+from ml.breed_names import COMMON_NAMES, canonical_breed, common_name
 from tests.helpers.services import REAL_MODELS
 
 # Photos whose folder is not the class's common name, and why.
@@ -87,3 +87,22 @@ def test_names_are_spelled_as_the_dataset_spells_its_breed_folders(real_data):
         if folder and folder.replace("_", " ").casefold() != name.casefold():
             differ.append(f"{name} / {folder}")
     assert not differ, differ
+
+
+@pytest.mark.parametrize("typed, known, canonical", [
+    ("shikoku inu", ["Shikoku"], "Shikoku"),  # two users' spellings are one breed
+    ("SHIKOKU", [], "SHIKOKU"),  # a new name keeps what was typed, tidied
+    ("  shikoku   inu ", [], "Shikoku inu"),
+    ("german-shepherd", [], "German shepherd dog"),  # an ImageNet breed wins over what was typed
+    ("afghan", [], "Afghan hound"),
+    ("St. Bernard", [], "Saint Bernard"),
+    ("anatolian_shepherd", ["Anatolian shepherd dog"], "Anatolian shepherd dog"),
+])
+def test_a_breed_has_one_spelling(typed: str, known: list[str], canonical: str) -> None:
+    assert canonical_breed(typed, known) == canonical
+
+
+@pytest.mark.parametrize("typed", ["", "  ", "--", "x" * 101])
+def test_a_breed_name_that_cannot_be_stored_says_why(typed: str) -> None:
+    with pytest.raises(ValueError, match="breed name"):
+        canonical_breed(typed)

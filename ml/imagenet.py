@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from shared.breed_names import readable  # noqa: F401  (a class folder's readable name; ml's old home of it)
+
 DOG_FIRST, DOG_LAST = 151, 268  # ImageNet class indices of the 118 dog breeds, inclusive
 LABELS_PATH = Path(__file__).with_name("imagenet_labels.txt")
 
@@ -21,17 +23,6 @@ def synonyms() -> list[list[str]]:
 def imagenet_labels() -> list[str]:
     """Readable names of the 1000 classes: the first synonym of each."""
     return [names[0] for names in synonyms()]
-
-
-def readable(label: str) -> str:
-    """'001.Affenpinscher', 'n02085620-Chihuahua', 'Labrador_retriever' -> 'Affenpinscher', 'Chihuahua', ..."""
-    name = label.strip()
-    if "." in name and name.split(".", 1)[0].isdigit():
-        name = name.split(".", 1)[1]
-    if "-" in name and name.split("-", 1)[0][:1] == "n" and name.split("-", 1)[0][1:].isdigit():
-        name = name.split("-", 1)[1]
-    name = name.replace("_", " ")
-    return name[:1].upper() + name[1:]
 
 
 def top_k(probs_row: np.ndarray, labels: list[str], k: int = 5) -> list[dict[str, Any]]:

@@ -129,7 +129,7 @@ class ModelVersion(Base):
 
 class Label(Base):
     """A user's correction of a job's answer: the right breed (canonical spelling, see
-    ml.breed_names) or the right kind. One per job; `models learn` trains on the dog labels, and gc
+    shared.breed_names) or the right kind. One per job; `models learn` trains on the dog labels, and gc
     keeps a labeled job's image for as long as the label lives."""
 
     __tablename__ = "labels"

@@ -1,7 +1,7 @@
 """The layout's promises, one rule per package, so they hold from now on:
 
-web -> shared; worker -> ml, shared; training -> ml, shared; ml -> nothing of ours but shared.files and
-shared.errors.
+web -> shared; worker -> ml, shared; training -> ml, shared; ml -> nothing of ours but shared.files,
+shared.errors and shared.breed_names.
 web and worker never import each other, worker and training never import each other, and web and
 shared never load ML libraries. ml is the pure models and pipeline: no Celery, database or web.
 """
@@ -40,9 +40,9 @@ def test_no_forbidden_imports(package, forbidden):
     assert bad == [], f"{package}/ imports {bad}"
 
 
-# ml runs anywhere a model runs: of our shared code it may only hash and download files, and base
-# its errors on the project's one error class.
-ML_MAY_USE = ("shared.files", "shared.errors")
+# ml runs anywhere a model runs: of our shared code it may only hash and download files, base its
+# errors on the project's one error class, and spell breed names as the web does.
+ML_MAY_USE = ("shared.files", "shared.errors", "shared.breed_names")
 
 
 def test_ml_uses_no_shared_module_but_files_and_errors():

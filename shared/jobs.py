@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import JSON, case, cast, func, literal, null, select, text, update
+from sqlalchemy import JSON, case, cast, exists, func, literal, null, select, text, update
 from sqlalchemy.orm import Session
 
-from shared.tables import Job, utcnow
+from shared.tables import Job, Label, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
@@ -296,6 +296,11 @@ def take_admission_turn(session: Session) -> None:
         session.execute(update(Job).where(text("0")).values(status=Job.status))
 
 
+def is_labeled() -> Any:
+    """The job has a user's label (a correction in the labels table)."""
+    return exists().where(Label.job_id == Job.id)
+
+
 @dataclass(frozen=True)
 class Filters:
     """History filters; created_at is compared with since (inclusive) and until (exclusive)."""
@@ -304,6 +309,7 @@ class Filters:
     kind: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    labeled: bool | None = None  # True: only jobs a user labeled (corrected); False: only the others
 
     def conditions(self) -> list[Any]:
         found = []
@@ -315,6 +321,8 @@ class Filters:
             found.append(Job.created_at >= self.since)
         if self.until:
             found.append(Job.created_at < self.until)
+        if self.labeled is not None:
+            found.append(is_labeled() if self.labeled else ~is_labeled())
         return found
 
 

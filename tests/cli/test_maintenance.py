@@ -146,3 +146,24 @@ def test_a_cli_error_names_the_fix_not_a_traceback(settings, tmp_path):
     result = dogbreed(settings.with_(database_url=f"sqlite:///{tmp_path / 'empty.db'}"), "models", "list")
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "dogbreed db upgrade" in result.stderr
+
+
+def test_gc_keeps_a_labeled_job_and_its_image_until_the_label_is_withdrawn(settings, sessions):
+    from shared import labels
+    from worker.retention import expire
+
+    store = FolderImageStore(settings.storage_dir)
+    labeled = add_job(sessions, store, make.png(seed=31), "succeeded", 40)
+    add_job(sessions, store, make.png(seed=32), "succeeded", 40)
+    with session_scope(sessions) as s:
+        labels.put(s, labeled, kind="dog", breed="Shikoku", user_id=None)
+    with session_scope(sessions) as s:
+        gone = expire(s, store, 30, grace_s=0)
+    assert (gone.jobs, gone.images) == (1, 1)
+    with session_scope(sessions) as s:
+        job = s.get(Job, labeled)
+        assert job is not None and store.exists(job.image_sha256, "png")
+        labels.delete(s, labeled)
+    with session_scope(sessions) as s:
+        assert expire(s, store, 30, grace_s=0).jobs == 1
+    assert list(settings.storage_dir.rglob("*.png")) == []

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from ml import model_folder
-from ml.breed_names import common_name
 from ml.imagenet import DOG_FIRST, DOG_LAST, readable
+from shared.breed_names import IMAGENET_HEAD, common_name
 
 
 class Head(Protocol):
@@ -28,7 +28,7 @@ class ImageNetDogHead:
     """118 breeds straight from the ImageNet classifier, under the names owners use: answers before
     any breed head is trained (the raw ImageNet labels stay in a result's imagenet_top)."""
 
-    name: str = "imagenet-dogs"
+    name: str = IMAGENET_HEAD
     version: str | None = None
     labels: list[str] = field(default_factory=lambda: [common_name(i) for i in range(DOG_FIRST, DOG_LAST + 1)])
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.breed_names import readable  # noqa: F401  (a class folder's readable name; ml's old home of it)
+from shared.breed_names import readable as readable  # a class folder's readable name (re-exported: ml's old home of it)
 
 DOG_FIRST, DOG_LAST = 151, 268  # ImageNet class indices of the 118 dog breeds, inclusive
 LABELS_PATH = Path(__file__).with_name("imagenet_labels.txt")

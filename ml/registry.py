@@ -16,9 +16,10 @@ from typing import Any, Callable, Protocol
 
 from ml import model_folder
 from ml.model_folder import CARD_FILE, FILES, HEAD_FILE, WHOLE_MODEL
+from shared.breed_names import IMAGENET_HEAD, readable
 from shared.files import sha256_file
 
-IMAGENET = "imagenet-dogs"  # `activate imagenet-dogs`: back to the ImageNet classifier's own dog classes
+IMAGENET = IMAGENET_HEAD  # `activate imagenet-dogs`: back to the ImageNet classifier's own dog classes
 
 
 class Refused(Exception):
@@ -90,7 +91,9 @@ class Registry:
         target = self.folder(name)
         if target.exists():
             raise Refused(f"{target} already exists but is not a published version; move it away first")
-        card = {**card, "name": name, "num_classes": facts["num_classes"],
+        # The breeds it answers, as GET /api/v1/breeds lists them (`models learn` writes its own, with photo counts).
+        breeds = card.get("breeds") or [{"name": readable(label)} for label in facts["labels"]]
+        card = {**card, "name": name, "num_classes": facts["num_classes"], "breeds": breeds,
                 "published": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 **({"source": str(source.resolve())} if source else {})}
         target.mkdir(parents=True)

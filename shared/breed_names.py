@@ -21,6 +21,8 @@ Decisions that are not a plain respelling:
 """
 from __future__ import annotations
 
+IMAGENET_HEAD = "imagenet-dogs"  # the breed head of a fresh install: the ImageNet classifier's own dog classes
+
 COMMON_NAMES: dict[int, str] = {
     151: "Chihuahua",
     152: "Japanese chin",  # Japanese spaniel

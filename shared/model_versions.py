@@ -1,12 +1,15 @@
 """Published breed-model versions: which exist and which one the workers serve. The caller owns the session."""
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from shared.breed_names import COMMON_NAMES, IMAGENET_HEAD, readable
 from shared.errors import FixedCodeError
 from shared.tables import ModelVersion, utcnow
 
@@ -85,3 +88,30 @@ class VersionCatalog:
             deactivate_all(self.session)
         else:
             activate(self.session, name)
+
+
+WHOLE_MODEL = "whole-model"  # a card's "serving" for a fine-tuned whole network (ml.model_folder's spelling)
+
+
+def served_breeds(session: Session, model_dir: Path) -> dict[str, Any]:
+    """The breeds the active model can answer, as GET /api/v1/breeds shows them.
+
+    No active version: the 118 ImageNet dog classes under their common names. A version's card lists
+    its breeds (`models publish` records them, `models learn` with the photos each new breed was
+    learned from); a version published before cards did is read from its folder's labels.json."""
+    row = active_version(session)
+    if row is None:
+        return {"model_version": None, "head": IMAGENET_HEAD,
+                "breeds": [{"name": name} for name in COMMON_NAMES.values()]}
+    card = row.card or {}
+    breeds = [{"name": str(b["name"]), **({"photos": int(b["photos"])} if b.get("photos") is not None else {})}
+              for b in card.get("breeds") or [] if isinstance(b, dict) and b.get("name")]
+    if not breeds:
+        try:
+            listed = json.loads((model_dir / row.name / "labels.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            listed = []
+        listed = listed.get("labels", []) if isinstance(listed, dict) else listed
+        breeds = [{"name": readable(x)} for x in listed if isinstance(x, str)]
+    head = "fine-tuned" if card.get("serving") == WHOLE_MODEL else "trained"
+    return {"model_version": row.name, "head": f"{head}:{row.name}", "breeds": breeds}

@@ -1,4 +1,4 @@
-"""JSON API under /api/v1: submit, poll, cancel, history, albums."""
+"""JSON API under /api/v1: submit, poll, cancel, history, albums (labels and breeds: web/labels.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request, url_for
 
-from shared import jobs
+from shared import jobs, labels
 from shared.celeryconf import TASK_WEBHOOK
 from shared.tables import Album, Job
 from shared.webhooks import announce_ended
@@ -22,11 +22,13 @@ MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 
 
-def job_json(job: Job) -> dict[str, Any]:
+def job_json(job: Job, labels_of: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The job as the API shows it; `labels_of` (labels.for_jobs) saves a query per job in a list."""
     data = jobs.to_dict(job)
     data["url"] = url_for("api.get_job", job_id=job.id, _external=True)
     data["page_url"] = url_for("pages.job_page", job_id=job.id, _external=True)
     data["image_url"] = url_for("pages.job_image", job_id=job.id, _external=True)
+    data["label"] = (labels_of if labels_of is not None else labels.for_jobs(db(), [job.id])).get(job.id)
     return data
 
 
@@ -58,7 +60,8 @@ def _when(name: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-FILTER_ARGS = ("status", "kind", "since", "until")
+FILTER_ARGS = ("status", "kind", "since", "until", "labeled")
+LABELED = {"true": True, "false": False}
 
 
 def filter_args() -> dict[str, str]:
@@ -74,10 +77,14 @@ def history_filters() -> jobs.Filters:
         raise ApiError("bad_filter", f"status={status!r}: use one of {', '.join(jobs.STATUSES)}.", 400)
     if kind and kind not in jobs.KINDS:
         raise ApiError("bad_filter", f"kind={kind!r}: use one of {', '.join(jobs.KINDS)}.", 400)
+    labeled = (request.args.get("labeled") or "").strip().lower() or None
+    if labeled and labeled not in LABELED:
+        raise ApiError("bad_filter", f"labeled={labeled!r}: use true (jobs with a user's label) or false.", 400)
     since, until = _when("since"), _when("until")
     if since and until and since >= until:
         raise ApiError("bad_filter", "since must be before until.", 400)
-    return jobs.Filters(status=status, kind=kind, since=since, until=until)
+    return jobs.Filters(status=status, kind=kind, since=since, until=until,
+                        labeled=LABELED[labeled] if labeled else None)
 
 
 def cancel_job(job: Job) -> Job:
@@ -94,12 +101,13 @@ def cancel_job(job: Job) -> Job:
 
 def album_json(album: Album) -> dict[str, Any]:
     found = jobs.album_jobs(db(), album.id)
+    labels_of = labels.for_jobs(db(), list(found))
     items: list[dict[str, Any]] = []
     summary = {status: 0 for status in jobs.STATUSES} | {"rejected": 0}
     for item in album.items:
         job = found.get(item.get("job_id", ""))
         if job is not None:
-            items.append(job_json(job))
+            items.append(job_json(job, labels_of))
             summary[job.status] += 1
         elif "error" in item:
             items.append({"filename": item.get("filename"), "error": item["error"]})
@@ -155,8 +163,9 @@ def list_jobs():
     rows, total = jobs.history(db(), owner_id=owner_scope(), page=page, per_page=per_page, filters=filters)
     pages = (total + per_page - 1) // per_page
     kept = filter_args()
+    labels_of = labels.for_jobs(db(), [j.id for j in rows])
     return jsonify(
-        jobs=[job_json(j) for j in rows], page=page, per_page=per_page, total=total, pages=pages,
+        jobs=[job_json(j, labels_of) for j in rows], page=page, per_page=per_page, total=total, pages=pages,
         next=url_for("api.list_jobs", page=page + 1, per_page=per_page, **kept, _external=True) if page < pages else None,
     )
 

@@ -12,7 +12,7 @@ from flask import Flask, g, request
 from shared import images, logs
 from shared.settings import Settings
 from shared.storage import open_image_store
-from web import api, auth, database, errors, health, metrics, openapi, pages, queue, ratelimit, security, uploads
+from web import auth, database, errors, health, labels, metrics, openapi, pages, queue, ratelimit, security, uploads
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     auth.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(health.bp)
-    app.register_blueprint(api.bp)
+    app.register_blueprint(labels.bp)  # the API's blueprint (api.bp), with web/labels.py's routes on it
     app.register_blueprint(openapi.bp)
     app.register_blueprint(pages.bp)
     return app

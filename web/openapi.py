@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify, render_template, send_from_directory
 from werkzeug.exceptions import BadRequest, MethodNotAllowed, NotFound
 
 from shared import jobs, webhooks
+from shared.breed_names import MAX_BREED_LENGTH
 from shared.celeryconf import PIPELINE_TASKS
 from shared.formats import ALLOWED_FORMATS
 from shared.settings import Settings
@@ -41,7 +42,7 @@ ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     400: ("A bad field, parameter or file; `error.message` names the fix.",
           ("missing_image", "too_many_files", "empty_file", "corrupt_image", "image_too_small", "too_many_scans",
            "csrf_failed", "bad_page", "bad_pipeline", "bad_filter", "bad_idempotency_key", "bad_callback_url",
-           "webhooks_unavailable", http_error_code(BadRequest()))),
+           "webhooks_unavailable", "bad_label", "bad_breed", http_error_code(BadRequest()))),
     401: ("No API key or session, or a wrong key (when auth is on).", ("unauthorized", "invalid_api_key")),
     403: ("Not allowed for this user.", ("admin_only", "metrics_forbidden")),
     404: ("Not there, or not yours (the same answer).",
@@ -147,10 +148,32 @@ SCHEMAS: dict[str, Any] = {
     },
     "Job": {
         "allOf": [_ref("JobCore")],
-        "type": "object", "required": ["url", "page_url", "image_url"], "unevaluatedProperties": False,
+        "type": "object", "required": ["url", "page_url", "image_url", "label"], "unevaluatedProperties": False,
         "properties": {"url": {"type": "string", "format": "uri"}, "page_url": {"type": "string", "format": "uri"},
-                       "image_url": {"type": "string", "format": "uri"}},
+                       "image_url": {"type": "string", "format": "uri"},
+                       "label": {"oneOf": [_ref("Label"), {"type": "null"}],
+                                 "description": "A user's correction of the answer; null when there is none."}},
     },
+    "Label": _closed(["kind", "breed", "labeled_at"], {
+        "kind": {"enum": list(jobs.KINDS)},
+        "breed": {"type": ["string", "null"], "maxLength": MAX_BREED_LENGTH,
+                  "description": "The breed's canonical spelling (set when kind is dog): an ImageNet breed's "
+                                 "common name, a breed labeled before, or the name as given, tidied."},
+        "labeled_by": {"type": "string", "description": "The user who labeled it (absent when accounts are off)."},
+        "labeled_at": {"type": "string", "format": "date-time"}}),
+    "LabelBody": _closed([], {
+        "breed": {"type": "string", "minLength": 1, "maxLength": MAX_BREED_LENGTH,
+                  "description": "The right breed (the kind is then dog), known or new, e.g. `Shikoku`."},
+        "kind": {"enum": list(jobs.KINDS), "description": "`neither` (not a dog) or `human` (a person); `dog` "
+                                                         "only with a breed."}},
+        description='`{"breed": "Shikoku"}`, `{"kind": "neither"}` or `{"kind": "human"}`.'),
+    "Breeds": _closed(["model_version", "head", "breeds"], {
+        "model_version": {"type": ["string", "null"], "description": "The active published model; null: none."},
+        "head": {"type": "string", "description": "The breed head, as a result's `model.head` names it."},
+        "breeds": {"type": "array", "items": _closed(["name"], {
+            "name": {"type": "string"},
+            "photos": {"type": "integer", "minimum": 0,
+                       "description": "Only for a breed added by learning: the photos it was learned from."}})}}),
     "JobList": _closed(["jobs", "page", "per_page", "total", "pages", "next"], {
         "jobs": {"type": "array", "items": _ref("Job")},
         "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
@@ -200,6 +223,8 @@ _FILTERS = [
      "description": "ISO 8601 date or time (UTC when no offset); jobs created at or after it."},
     {"name": "until", "in": "query", "schema": {"type": "string"},
      "description": "ISO 8601 date or time; jobs created before it (a date alone: to the end of that day)."},
+    {"name": "labeled", "in": "query", "schema": {"enum": ["true", "false"]},
+     "description": "true: only jobs a user labeled (corrected); false: only the others."},
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
     {"name": "per_page", "in": "query",
      "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
@@ -229,6 +254,24 @@ PATHS: dict[str, Any] = {
         "delete": {"operationId": "cancelJob", "summary": "Cancel a queued or running job", "tags": ["jobs"],
                    "responses": {"200": _json(_ref("Job"), "Canceled; it will never get a result."),
                                  **_errors(400, 401, 404, 409, 503)}},
+    },
+    "/api/v1/jobs/{job_id}/label": {
+        "parameters": [_JOB_ID],
+        "put": {"operationId": "labelJob", "summary": "Correct a job's answer: the right breed, or not a dog",
+                "tags": ["labels"],
+                "description": "The job's owner or an admin. A breed is stored in its canonical spelling, shown back "
+                               "in the job's `label`; a second PUT replaces the label.",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("LabelBody")}}},
+                "responses": {"200": _json(_ref("Job"), "Labeled; the job with its `label`."),
+                              **_errors(400, 401, 404, 503)}},
+        "delete": {"operationId": "unlabelJob", "summary": "Withdraw a job's label", "tags": ["labels"],
+                   "responses": {"200": _json(_ref("Job"), "The job, its `label` null (also when it had none)."),
+                                 **_errors(400, 401, 404, 503)}},
+    },
+    "/api/v1/breeds": {
+        "get": {"operationId": "listBreeds", "summary": "The breeds the active model can answer", "tags": ["labels"],
+                "responses": {"200": _json(_ref("Breeds"), "The active model version and its breeds."),
+                              **_errors(401, 503)}},
     },
     "/api/v1/batches": {
         "post": {

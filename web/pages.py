@@ -1,9 +1,10 @@
-"""HTML pages: upload form, a job's or an album's page (poll the API until done), history, the image."""
+"""HTML pages: upload form, a job's or an album's page (poll the API until done), history, the image,
+a job's correction ("Not right?") and the breeds we know."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, send_file, url_for
 
-from shared import jobs
+from shared import jobs, labels
 from shared.formats import ALLOWED_FORMATS, MIME_TYPES
 from shared.images import ImageError
 from web.access import get_album_or_404, get_job_or_404
@@ -11,6 +12,7 @@ from web.api import album_json, cancel_job, filter_args, history_filters, page_a
 from web.auth import owner_id, owner_scope, require_user
 from web.database import db
 from web.errors import ApiError
+from web.labels import breeds, parse_label, set_label, withdraw_label
 from web.submit import submit, submit_album
 from web.uploads import FIELD
 
@@ -58,9 +60,33 @@ def cancel(job_id: str):
 
 
 @bp.get("/jobs/<job_id>")
-def job_page(job_id: str):
+def job_page(job_id: str, error: str | None = None):
     job = get_job_or_404(job_id)
-    return render_template("job.html", job=job, job_data=jobs.to_dict(job))
+    label = labels.for_jobs(db(), [job.id]).get(job.id)
+    return render_template("job.html", job=job, job_data=jobs.to_dict(job), label=label,
+                           known=[b["name"] for b in breeds()["breeds"]], label_error=error)
+
+
+@bp.post("/jobs/<job_id>/label")
+def label(job_id: str):
+    """The "Not right?" form: a breed (known or new), "not a dog", "a person", or withdraw the label."""
+    job = get_job_or_404(job_id)
+    try:
+        if request.form.get("withdraw"):
+            withdraw_label(job)
+        else:
+            kind = request.form.get("kind") or None
+            set_label(job, *parse_label({"kind": kind} if kind else {"breed": request.form.get("breed", "")}))
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        return job_page(job_id, error=exc.message), 400
+    return redirect(url_for("pages.job_page", job_id=job_id), code=303)
+
+
+@bp.get("/breeds")
+def breeds_page():
+    return render_template("breeds.html", **breeds())
 
 
 @bp.get("/jobs/<job_id>/image")
@@ -90,8 +116,9 @@ def history():
         filters = history_filters()
     except ApiError as exc:
         return render_template("history.html", jobs=[], page=1, pages=1, total=0, per_page=per_page, args={},
-                               error=exc.message, statuses=jobs.STATUSES, kinds=jobs.KINDS), 400
+                               error=exc.message, statuses=jobs.STATUSES, kinds=jobs.KINDS, labels_of={}), 400
     rows, total = jobs.history(db(), owner_id=owner_scope(), page=page, per_page=per_page, filters=filters)
     pages = max(1, (total + per_page - 1) // per_page)
     return render_template("history.html", jobs=rows, page=page, pages=pages, total=total, per_page=per_page,
-                           args=filter_args(), statuses=jobs.STATUSES, kinds=jobs.KINDS)
+                           args=filter_args(), statuses=jobs.STATUSES, kinds=jobs.KINDS,
+                           labels_of=labels.for_jobs(db(), [j.id for j in rows]))

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from cli.main import main
+from ml.model_folder import read_labels
+from shared.breed_names import readable
 from shared.db import make_engine, make_sessionmaker, session_scope
-from shared.model_versions import active_version, list_versions
+from shared.model_versions import active_version, list_versions, served_breeds
 
 
 def _rows(env) -> list:
@@ -23,11 +25,16 @@ def test_publish_copies_the_folder_and_records_the_version(trained, cli_env, cap
     assert main(["models", "publish", str(trained["folder"]), "--name", "textures-1"]) == 0
     folder = tmp_path / "models" / "textures-1"
     assert {p.name for p in folder.iterdir()} >= {"head.keras", "labels.json", "metrics.json", "card.json"}
-    assert json.loads((folder / "card.json").read_text())["name"] == "textures-1"
+    card = json.loads((folder / "card.json").read_text())
+    assert card["name"] == "textures-1"
+    assert card["breeds"] == [{"name": readable(x)} for x in read_labels(folder)]  # what GET /api/v1/breeds lists
     assert _rows(cli_env) == [("textures-1", False, "tiny", 4)]
     assert main(["models", "publish", str(trained["folder"]), "--name", "textures-1"]) == 1
     assert "already published" in capsys.readouterr().err
     assert main(["models", "activate", "textures-1"]) == 0
+    with session_scope(make_sessionmaker(make_engine(cli_env["DOGBREED_DATABASE_URL"]))) as session:
+        assert served_breeds(session, tmp_path / "models") == {
+            "model_version": "textures-1", "head": "trained:textures-1", "breeds": card["breeds"]}
     assert main(["models", "list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert any(line.startswith("* textures-1") for line in listed)

@@ -10,6 +10,7 @@
     if (el("status").textContent !== job.status) el("status").textContent = job.status;  // aria-live speaks changes only
     el("status").className = "status " + job.status;
     el("cancel-form").hidden = ENDED.includes(job.status);
+    el("correction").hidden = job.status !== "succeeded";  // "Not right?" once there is an answer
     const w = job.webhook;
     el("webhook").textContent = w ? "webhook " + w.status + " after " + w.attempts + " attempt(s)" +
       (w.last_error ? ": " + w.last_error : "") : "";

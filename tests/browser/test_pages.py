@@ -115,3 +115,44 @@ def test_cancel_with_the_keyboard_then_find_it_in_the_filtered_history(page):
     page.fill("#filter-until", "2030-01-01")
     press(page, "#filter-submit")
     assert "since must be before until" in page.text_content("[role=alert]")
+
+
+def submit(page, selector: str) -> None:
+    """Press a form's button with the keyboard and wait for the page the form answers with."""
+    with page.expect_navigation():
+        press(page, selector)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_correct_a_job_and_see_the_canonical_breed_then_find_it_in_the_history(page, worker):
+    upload_one(page, "shiko.jpg", seed=3)
+    page.wait_for_url("**/jobs/*")
+    page.wait_for_function("document.getElementById('status').textContent === 'succeeded'")
+    assert page.is_visible("#correction") and "Not right?" in page.text_content("#correction")
+    offered = page.eval_on_selector_all("#known-breeds option", "options => options.map(o => o.value)")
+    assert len(offered) == 118 and "German shepherd dog" in offered
+    page.focus("#label-breed")
+    page.keyboard.type("german-shepherd")  # a spelling of a known breed
+    submit(page, "#label-save")
+    assert page.text_content("#label-text") == "German shepherd dog"
+    page.fill("#label-breed", "shikoku  inu")  # a breed the model does not know yet
+    submit(page, "#label-save")
+    assert page.text_content("#label-text") == "Shikoku inu"
+    submit(page, "#label-human")
+    assert page.text_content("#label-text") == "a person"
+    submit(page, "#label-neither")
+    assert page.text_content("#label-text") == "not a dog"
+
+    upload_one(page, "plain.jpg", seed=4)
+    page.wait_for_url("**/jobs/*")
+    page.goto("/history")
+    page.select_option("#filter-labeled", "true")
+    press(page, "#filter-submit")
+    page.wait_for_url("**/history?*labeled=true*")
+    rows = page.locator(".history li")
+    assert rows.count() == 1 and "(you said: not a dog)" in rows.nth(0).text_content()
+
+    page.goto("/")
+    press(page, "#breeds-link")
+    page.wait_for_url("**/breeds")
+    assert page.locator("#breeds li").count() == 118

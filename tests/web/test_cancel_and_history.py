@@ -101,3 +101,11 @@ def test_history_page_filters_and_keeps_them_in_the_pager(client, app):
     page = client.get("/history?status=canceled").data.decode()
     assert "1 job matches" in page and ids[0] in page and ids[1] not in page
     assert '<option value="canceled" selected>' in page
+
+
+def test_with_accounts_off_anyone_here_may_label_and_no_one_is_named(client):
+    job_id = upload(client, make.jpeg()).json["id"]
+    response = client.put(f"/api/v1/jobs/{job_id}/label", json={"breed": "st. bernard"})
+    assert response.status_code == 200, response.json
+    assert response.json["label"]["breed"] == "Saint Bernard" and "labeled_by" not in response.json["label"]
+    assert client.get("/api/v1/jobs?labeled=true").json["total"] == 1

@@ -86,8 +86,11 @@ def test_over_the_size_limit_is_413(make_settings, redis_url, queue_name):
 def test_wrong_field_and_missing_file_say_what_to_send(client):
     wrong = upload(client, make.jpeg(), field="file")
     assert wrong.status_code == 400 and "'image'" in wrong.json["error"]["message"]
-    not_multipart = client.post("/api/v1/jobs", data=b"{}", content_type="application/json")
+    not_multipart = client.post("/api/v1/jobs", data=b"{}", content_type="text/plain")
     assert not_multipart.status_code == 415 and not_multipart.json["error"]["code"] == "not_multipart"
+    assert "image_url" in not_multipart.json["error"]["message"]
+    empty_json = client.post("/api/v1/jobs", data=b"{}", content_type="application/json")
+    assert empty_json.status_code == 400 and empty_json.json["error"]["code"] == "missing_image"
 
 
 def test_history_is_newest_first_and_paginated(client):

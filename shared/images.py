@@ -10,6 +10,7 @@ Only the decoders of the accepted formats ever run (`formats=` on every open).
 """
 from __future__ import annotations
 
+import functools
 import io
 import re
 import threading
@@ -41,6 +42,7 @@ _KNOWN_OTHERS = (
     (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"qoif", "QOI"),
     (b"\x76\x2f\x31\x01", "OpenEXR"), (b"#?RADIANCE", "HDR"), (b"DDS ", "DDS"),
 )
+_ISO_DECODED = ("HEIC", "HEIF", "AVIF")  # since pillow-heif (and Pillow's AVIF): accepted, see ALLOWED_FORMATS
 _ISO_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
 # Inside a JPEG's entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker; anything else is a marker.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
@@ -136,7 +138,21 @@ def _format(img: Image.Image) -> str:
     return SAME_AS.get(fmt, fmt)
 
 
+@functools.cache
+def _register_decoders() -> None:
+    """HEIF through pillow-heif (once per process, on first use: the light tools never load it). Only
+    the primary image is decoded: never the thumbnails, depth maps or auxiliary images a photo carries.
+    libheif's own security limits stay on, before our pixel limit and decode slots."""
+    import pillow_heif
+
+    pillow_heif.options.THUMBNAILS = False
+    pillow_heif.options.DEPTH_IMAGES = False
+    pillow_heif.options.AUX_IMAGES = False
+    pillow_heif.register_heif_opener()
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
+    _register_decoders()
     if not data:
         raise ImageError("empty_file", "The uploaded file is empty; choose a JPEG, PNG, GIF, WebP, BMP or TIFF photo.")
     try:
@@ -145,6 +161,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageError("image_too_large", "The image claims far more pixels than we accept; scale it down.", 413) from None
     except UnidentifiedImageError:
         other = _other_format(data)
+        if other in _ISO_DECODED:  # a brand we decode, whose boxes the decoder could not read
+            raise ImageError("corrupt_image", f"The {other} image's header is damaged or truncated; upload the whole file again.") from None
         if other:
             raise ImageError(
                 "unsupported_format",

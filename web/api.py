@@ -27,6 +27,7 @@ def job_json(job: Job) -> dict[str, Any]:
     data["url"] = url_for("api.get_job", job_id=job.id, _external=True)
     data["page_url"] = url_for("pages.job_page", job_id=job.id, _external=True)
     data["image_url"] = url_for("pages.job_image", job_id=job.id, _external=True)
+    data["thumbnail_url"] = url_for("pages.job_thumbnail", job_id=job.id, _external=True)
     return data
 
 

@@ -149,9 +149,12 @@ SCHEMAS: dict[str, Any] = {
     },
     "Job": {
         "allOf": [_ref("JobCore")],
-        "type": "object", "required": ["url", "page_url", "image_url"], "unevaluatedProperties": False,
+        "type": "object", "required": ["url", "page_url", "image_url", "thumbnail_url"], "unevaluatedProperties": False,
         "properties": {"url": {"type": "string", "format": "uri"}, "page_url": {"type": "string", "format": "uri"},
-                       "image_url": {"type": "string", "format": "uri"}},
+                       "image_url": {"type": "string", "format": "uri"},
+                       "thumbnail_url": {"type": "string", "format": "uri",
+                                         "description": "A WebP of at most 256 px on its longest side (the "
+                                                        "session's or key's access, as image_url)."}},
     },
     "JobList": _closed(["jobs", "page", "per_page", "total", "pages", "next"], {
         "jobs": {"type": "array", "items": _ref("Job")},

@@ -11,9 +11,9 @@ from typing import Any, Iterator
 from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from shared import jobs, logs
+from shared import jobs, logs, thumbnails
 from shared.celeryconf import chunk_task_for, chunk_task_id, task_for
-from shared.stored import Stored
+from shared.stored import THUMBNAIL_EXTENSION, Stored
 from shared.tables import Album, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
 from web.database import db
@@ -73,9 +73,16 @@ def _check_queue_room(wanted: int) -> None:
 
 
 def _store(uploads: list[Upload]) -> list[tuple[Stored, str]]:
-    """Images go to the store before the admission turn, so the turn is held only to count and insert."""
-    store = current_app.extensions["image_store"]
-    return [(store.store(upload.data, upload.info.extension), upload.info.extension) for upload in uploads]
+    """Images (and their thumbnails) go to the store before the admission turn, so the turn is held only
+    to count and insert."""
+    store, max_pixels = current_app.extensions["image_store"], current_app.config["SETTINGS"].max_pixels
+    stored = []
+    for upload in uploads:
+        image = store.store(upload.data, upload.info.extension)
+        if not store.exists(image.sha256, THUMBNAIL_EXTENSION):  # the same bytes again: made already
+            thumbnails.ensure(store, image.sha256, upload.data, max_pixels)
+        stored.append((image, upload.info.extension))
+    return stored
 
 
 def _add(upload: Upload, image: Stored, owner_id: int | None, **extra: Any) -> Job:

@@ -99,3 +99,51 @@ def test_a_closed_port_is_unreachable(origin):
         outbound.send(outbound.check(f"http://127.0.0.1:{port}/", allow_private=True), timeout_s=2)
     assert failed.value.kind == "unreachable"
     origin.start()  # the fixture stops it again
+
+
+def _certificate(tmp_path, name: str):
+    """A CA and a server certificate for `name`, made with `cryptography` (moto's dependency)."""
+    pytest.importorskip("cryptography")
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_goes_to_the_checked_address_with_sni_and_the_certificate_checked_for_the_name(origin, tmp_path):
+    import ssl
+
+    cert, key = _certificate(tmp_path, "hooks.dogbreed.invalid")
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    server_context.sni_callback = lambda sock, name, ctx: names.append(name)
+    origin.routes["/hook"] = answer(204)
+    origin.server.socket = server_context.wrap_socket(origin.server.socket, server_side=True)
+    trusting = ssl.create_default_context(cafile=str(cert))
+    target = outbound.Target(f"https://hooks.dogbreed.invalid:{origin.port}/hook", "https", "hooks.dogbreed.invalid",
+                             origin.port, "/hook", ("127.0.0.1",))
+    assert outbound.send(target, "POST", b"{}", context=trusting).status == 204
+    assert names == ["hooks.dogbreed.invalid"] and origin.seen[-1].host == f"hooks.dogbreed.invalid:{origin.port}"
+    wrong = outbound.Target(target.url.replace("hooks.", "other."), "https", "other.dogbreed.invalid",
+                            origin.port, "/hook", ("127.0.0.1",))
+    with pytest.raises(outbound.FetchFailed) as failed:  # the certificate is checked against the name
+        outbound.send(wrong, context=trusting)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(failed.value) or "certificate" in str(failed.value).lower()

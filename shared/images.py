@@ -15,7 +15,7 @@ import io
 import re
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, cast
 
 import numpy as np
@@ -61,6 +61,9 @@ class ImageInfo:
     width: int
     height: int
     animated: bool
+    # With inspect's `reduced_to`: the checked frame as upright RGB of at least that size (a thumbnail's
+    # source, so making one costs no second decode).
+    reduced: Image.Image | None = field(default=None, compare=False, repr=False)
 
     @property
     def extension(self) -> str:
@@ -263,17 +266,27 @@ def _orientation(img: Image.Image) -> int | None:
         return None
 
 
-def inspect(data: bytes, max_pixels: int) -> ImageInfo:
-    """Accept or refuse an upload: decodes the whole first frame (a JPEG at 1/8 scale, which still
-    reads every byte), so truncated files are caught here without holding the full-size pixels."""
+def inspect(data: bytes, max_pixels: int, reduced_to: int | None = None) -> ImageInfo:
+    """Accept or refuse an upload: decodes the whole first frame (a JPEG at 1/8 scale, or larger when
+    `reduced_to` asks for more, which still reads every byte), so truncated files are caught here
+    without holding the full-size pixels."""
     img = _open(data, max_pixels)
     fmt = _format(img)
     width, height = img.size
+    draft = (width // 8, height // 8)
+    if reduced_to:
+        side = max(width, height)
+        draft = (max(draft[0], -(-width * reduced_to // side)), max(draft[1], -(-height * reduced_to // side)))
+    reduced = None
     try:
         animated = bool(getattr(img, "is_animated", False))  # looks at frame 1 only: never walks all pages
-        with decode_slot(_prepare_first_frame(img, (width // 8, height // 8))):
+        with decode_slot(_prepare_first_frame(img, draft)):
             img.load()
             orientation = _orientation(img)  # after load: a PNG may keep its EXIF after the pixels
+            if reduced_to:
+                reduced = _rgb(img, reduced_to)
+                if orientation in _ORIENT:
+                    reduced = reduced.transpose(_ORIENT[orientation])
             img.close()  # the pixels go now, inside the slot, not whenever the caller drops them
     except ImageError:
         raise
@@ -284,7 +297,7 @@ def inspect(data: bytes, max_pixels: int) -> ImageInfo:
         ) from None
     if orientation in (5, 6, 7, 8):  # upright, as a person sees it
         width, height = height, width
-    return ImageInfo(format=fmt, width=width, height=height, animated=animated)
+    return ImageInfo(format=fmt, width=width, height=height, animated=animated, reduced=reduced)
 
 
 def load_rgb(data: bytes, max_pixels: int, max_side: int | None = None) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import BinaryIO, NamedTuple, Protocol
 
 # Each image's thumbnail lives beside it under the image's SHA-256 with this extension (shared/thumbnails.py
 # makes it); a store's `discard` removes it with its image.
-THUMBNAIL_EXTENSION = "thumb.webp"
+THUMBNAIL_EXTENSION = "thumb.jpg"
 
 
 class Stored(NamedTuple):

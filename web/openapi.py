@@ -153,7 +153,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"url": {"type": "string", "format": "uri"}, "page_url": {"type": "string", "format": "uri"},
                        "image_url": {"type": "string", "format": "uri"},
                        "thumbnail_url": {"type": "string", "format": "uri",
-                                         "description": "A WebP of at most 256 px on its longest side (the "
+                                         "description": "A JPEG of at most 256 px on its longest side (the "
                                                         "session's or key's access, as image_url)."}},
     },
     "JobList": _closed(["jobs", "page", "per_page", "total", "pages", "next"], {

@@ -80,7 +80,7 @@ def _store(uploads: list[Upload]) -> list[tuple[Stored, str]]:
     for upload in uploads:
         image = store.store(upload.data, upload.info.extension)
         if not store.exists(image.sha256, THUMBNAIL_EXTENSION):  # the same bytes again: made already
-            thumbnails.ensure(store, image.sha256, upload.data, max_pixels)
+            thumbnails.ensure(store, image.sha256, upload.data, max_pixels, upload.info.reduced)
         stored.append((image, upload.info.extension))
     return stored
 

@@ -7,7 +7,7 @@ from flask import Flask, current_app, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from shared import images
+from shared import images, thumbnails
 from web.errors import ApiError
 
 FIELD = "image"
@@ -68,8 +68,9 @@ def too_large(max_bytes: int) -> ApiError:
 
 
 def checked(data: bytes, filename: str | None, max_pixels: int) -> Upload:
-    """Bytes from any source (a file, a URL, base64) through the one set of image checks."""
-    return Upload(data=data, filename=filename, info=images.inspect(data, max_pixels))
+    """Bytes from any source (a file, a URL, base64) through the one set of image checks; the check's
+    decode is kept reduced, for the thumbnail."""
+    return Upload(data=data, filename=filename, info=images.inspect(data, max_pixels, reduced_to=thumbnails.MAX_SIDE))
 
 
 def _read(upload: FileStorage, max_bytes: int, max_pixels: int) -> Upload:

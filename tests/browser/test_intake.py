@@ -27,7 +27,7 @@ def test_a_heic_photo_from_an_iphone_is_classified_and_shown(page, worker):
     assert page.text_content("#sentence")
     picture = page.locator(".picture img")
     page.wait_for_function(LOADED, arg=picture.element_handle())
-    # Chromium cannot show HEIC: the page shows its WebP thumbnail, which it can.
+    # Chromium cannot show HEIC: the page shows its JPEG thumbnail, which it can.
     assert picture.get_attribute("src").endswith("/thumbnail")
 
 

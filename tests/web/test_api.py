@@ -44,7 +44,7 @@ def test_submit_answers_202_writes_the_row_then_enqueues_only_the_id(client, app
     assert message["headers"]["id"] == body["id"], "in Flower, a job's task is found by the job's id"
     assert json.loads(__import__("base64").b64decode(message["body"]))[0] == [body["id"]]
     assert len(message["body"]) < 400  # the id, never the image bytes
-    assert sorted(p.name.split(".", 1)[1] for p in stored_files(settings)) == ["jpg", "thumb.webp"]  # and its thumbnail
+    assert sorted(p.name.split(".", 1)[1] for p in stored_files(settings)) == ["jpg", "thumb.jpg"]  # and its thumbnail
 
 
 def test_poll_shows_status_timestamps_and_image_facts(client):
@@ -59,7 +59,7 @@ def test_poll_shows_status_timestamps_and_image_facts(client):
 def test_same_image_twice_is_stored_once(client, settings):
     data = make.jpeg(seed=3)
     assert upload(client, data).status_code == 202 and upload(client, data).status_code == 202
-    assert sorted(p.name.split(".", 1)[1] for p in stored_files(settings)) == ["jpg", "thumb.webp"]  # and its thumbnail
+    assert sorted(p.name.split(".", 1)[1] for p in stored_files(settings)) == ["jpg", "thumb.jpg"]  # and its thumbnail
 
 
 @pytest.mark.parametrize("data, name, status, code", [

@@ -5,10 +5,13 @@ client) know them without loading Pillow or numpy.
 """
 from __future__ import annotations
 
-ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff"}
+# HEIF (iPhone photos: HEIC) is decoded by pillow-heif, AVIF by Pillow itself (11.3 and later).
+ALLOWED_FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "BMP": "bmp", "TIFF": "tiff",
+                   "HEIF": "heic", "AVIF": "avif"}
 MIME_TYPES = {
     "JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
     "WEBP": "image/webp", "BMP": "image/bmp", "TIFF": "image/tiff",
+    "HEIF": "image/heic", "AVIF": "image/avif",
 }
 # The file-name suffixes of those formats, for tools that pick the photos out of a folder.
-IMAGE_SUFFIXES = frozenset({f".{extension}" for extension in ALLOWED_FORMATS.values()} | {".jpeg", ".tif"})
+IMAGE_SUFFIXES = frozenset({f".{extension}" for extension in ALLOWED_FORMATS.values()} | {".jpeg", ".tif", ".heif"})

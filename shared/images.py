@@ -10,11 +10,12 @@ Only the decoders of the accepted formats ever run (`formats=` on every open).
 """
 from __future__ import annotations
 
+import functools
 import io
 import re
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, cast
 
 import numpy as np
@@ -41,6 +42,7 @@ _KNOWN_OTHERS = (
     (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"), (b"\xff\x4f\xff\x51", "JPEG 2000"), (b"qoif", "QOI"),
     (b"\x76\x2f\x31\x01", "OpenEXR"), (b"#?RADIANCE", "HDR"), (b"DDS ", "DDS"),
 )
+_ISO_DECODED = ("HEIC", "HEIF", "AVIF")  # since pillow-heif (and Pillow's AVIF): accepted, see ALLOWED_FORMATS
 _ISO_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
 # Inside a JPEG's entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker; anything else is a marker.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
@@ -59,6 +61,9 @@ class ImageInfo:
     width: int
     height: int
     animated: bool
+    # With inspect's `reduced_to`: the checked frame as upright RGB of at least that size (a thumbnail's
+    # source, so making one costs no second decode).
+    reduced: Image.Image | None = field(default=None, compare=False, repr=False)
 
     @property
     def extension(self) -> str:
@@ -136,7 +141,21 @@ def _format(img: Image.Image) -> str:
     return SAME_AS.get(fmt, fmt)
 
 
+@functools.cache
+def _register_decoders() -> None:
+    """HEIF through pillow-heif (once per process, on first use: the light tools never load it). Only
+    the primary image is decoded: never the thumbnails, depth maps or auxiliary images a photo carries.
+    libheif's own security limits stay on, before our pixel limit and decode slots."""
+    import pillow_heif
+
+    pillow_heif.options.THUMBNAILS = False
+    pillow_heif.options.DEPTH_IMAGES = False
+    pillow_heif.options.AUX_IMAGES = False
+    pillow_heif.register_heif_opener()
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
+    _register_decoders()
     if not data:
         raise ImageError("empty_file", "The uploaded file is empty; choose a JPEG, PNG, GIF, WebP, BMP or TIFF photo.")
     try:
@@ -145,6 +164,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         raise ImageError("image_too_large", "The image claims far more pixels than we accept; scale it down.", 413) from None
     except UnidentifiedImageError:
         other = _other_format(data)
+        if other in _ISO_DECODED:  # a brand we decode, whose boxes the decoder could not read
+            raise ImageError("corrupt_image", f"The {other} image's header is damaged or truncated; upload the whole file again.") from None
         if other:
             raise ImageError(
                 "unsupported_format",
@@ -245,17 +266,27 @@ def _orientation(img: Image.Image) -> int | None:
         return None
 
 
-def inspect(data: bytes, max_pixels: int) -> ImageInfo:
-    """Accept or refuse an upload: decodes the whole first frame (a JPEG at 1/8 scale, which still
-    reads every byte), so truncated files are caught here without holding the full-size pixels."""
+def inspect(data: bytes, max_pixels: int, reduced_to: int | None = None) -> ImageInfo:
+    """Accept or refuse an upload: decodes the whole first frame (a JPEG at 1/8 scale, or larger when
+    `reduced_to` asks for more, which still reads every byte), so truncated files are caught here
+    without holding the full-size pixels."""
     img = _open(data, max_pixels)
     fmt = _format(img)
     width, height = img.size
+    draft = (width // 8, height // 8)
+    if reduced_to:
+        side = max(width, height)
+        draft = (max(draft[0], -(-width * reduced_to // side)), max(draft[1], -(-height * reduced_to // side)))
+    reduced = None
     try:
         animated = bool(getattr(img, "is_animated", False))  # looks at frame 1 only: never walks all pages
-        with decode_slot(_prepare_first_frame(img, (width // 8, height // 8))):
+        with decode_slot(_prepare_first_frame(img, draft)):
             img.load()
             orientation = _orientation(img)  # after load: a PNG may keep its EXIF after the pixels
+            if reduced_to:
+                reduced = _rgb(img, reduced_to)
+                if orientation in _ORIENT:
+                    reduced = reduced.transpose(_ORIENT[orientation])
             img.close()  # the pixels go now, inside the slot, not whenever the caller drops them
     except ImageError:
         raise
@@ -266,7 +297,7 @@ def inspect(data: bytes, max_pixels: int) -> ImageInfo:
         ) from None
     if orientation in (5, 6, 7, 8):  # upright, as a person sees it
         width, height = height, width
-    return ImageInfo(format=fmt, width=width, height=height, animated=animated)
+    return ImageInfo(format=fmt, width=width, height=height, animated=animated, reduced=reduced)
 
 
 def load_rgb(data: bytes, max_pixels: int, max_side: int | None = None) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any
 from shared.errors import FixedCodeError
 from shared.files import sha256_file
 from shared.settings import Settings
-from shared.stored import Stored, StoredImage
+from shared.stored import THUMBNAIL_EXTENSION, Stored, StoredImage
 
 MANIFEST = "manifest.json"
 
@@ -88,7 +88,12 @@ class S3ImageStore(_InBucket):
         if stored is None or stored.timestamp() * 1e9 >= untouched_since_ns - 1e9:
             return False
         self.delete(sha256, extension)
+        self.delete(sha256, THUMBNAIL_EXTENSION)
         return True
+
+    def put(self, sha256: str, extension: str, data: bytes) -> None:
+        """Bytes kept under an image's name (its thumbnail)."""
+        self.client.put_object(Bucket=self.bucket, Key=self.key_for(sha256, extension), Body=data)
 
     def read(self, sha256: str, extension: str) -> bytes:
         with self.open(sha256, extension).stream as body:

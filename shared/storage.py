@@ -18,7 +18,7 @@ from pathlib import Path
 
 from shared.s3 import S3ImageStore
 from shared.settings import Settings
-from shared.stored import ImageStore, Stored, StoredImage
+from shared.stored import THUMBNAIL_EXTENSION, ImageStore, Stored, StoredImage
 
 
 def open_image_store(settings: Settings) -> ImageStore:
@@ -47,6 +47,12 @@ class FolderImageStore:
             return Stored(sha256, path, path.stat().st_mtime_ns)
         except FileNotFoundError:
             pass
+        self.put(sha256, extension, data)
+        return Stored(sha256, path, path.stat().st_mtime_ns)
+
+    def put(self, sha256: str, extension: str, data: bytes) -> None:
+        """Bytes kept under an image's name (its thumbnail), written atomically like an image."""
+        path = self.path_for(sha256, extension)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
         try:
@@ -56,7 +62,6 @@ class FolderImageStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return Stored(sha256, path, path.stat().st_mtime_ns)
 
     def read(self, sha256: str, extension: str) -> bytes:
         return self.path_for(sha256, extension).read_bytes()
@@ -80,6 +85,7 @@ class FolderImageStore:
             aside.unlink()
             return False
         aside.unlink()
+        self.delete(sha256, THUMBNAIL_EXTENSION)  # a thumbnail lost to a racing upload is made again on demand
         return True
 
     def open(self, sha256: str, extension: str) -> StoredImage:

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, NamedTuple, Protocol
 
+# Each image's thumbnail lives beside it under the image's SHA-256 with this extension (shared/thumbnails.py
+# makes it); a store's `discard` removes it with its image.
+THUMBNAIL_EXTENSION = "thumb.jpg"
+
 
 class Stored(NamedTuple):
     sha256: str
@@ -28,6 +32,7 @@ class ImageStore(Protocol):
     """What web, worker and gc use of an image store, local or S3."""
 
     def store(self, data: bytes, extension: str) -> Stored: ...
+    def put(self, sha256: str, extension: str, data: bytes) -> None: ...
     def read(self, sha256: str, extension: str) -> bytes: ...
     def open(self, sha256: str, extension: str) -> StoredImage: ...
     def exists(self, sha256: str, extension: str) -> bool: ...

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
-import socket
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
+from shared import outbound
 from shared.errors import FixedCodeError
 from shared.jobs import ENDED_WITH_CALLBACK
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Dogbreed-Signature"
-MAX_URL_LENGTH = 2000
+MAX_URL_LENGTH = outbound.MAX_URL_LENGTH
+ALLOW_PRIVATE_SETTING = "DOGBREED_WEBHOOK_ALLOW_PRIVATE"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 STATES = (PENDING, DELIVERED, FAILED)
 
@@ -36,34 +35,19 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _refused(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return (ip.is_loopback or ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast
-            or ip.is_unspecified or not ip.is_global)
-
-
 def check_callback_url(url: str, allow_private: bool) -> str:
-    """The URL when it is http(s) and resolves only to public addresses (or private ones are allowed)."""
-    if len(url) > MAX_URL_LENGTH:
-        raise CallbackUrlError(f"callback_url is longer than {MAX_URL_LENGTH} characters.")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise CallbackUrlError("callback_url must be an absolute http:// or https:// URL, e.g. https://example.com/hook.")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
-    except (OSError, ValueError) as exc:
-        raise CallbackUrlError(f"callback_url's host {parts.hostname!r} does not resolve ({exc}).") from None
-    if not allow_private:
-        for info in infos:
-            address = str(info[4][0])
-            if _refused(address):
-                raise CallbackUrlError(
-                    f"callback_url's host {parts.hostname!r} resolves to {address}, a loopback, private or "
-                    "link-local address; use a public URL (an operator may set DOGBREED_WEBHOOK_ALLOW_PRIVATE=1).")
+    """The URL when it is http(s) and resolves only to public addresses (or private ones are allowed).
+    The worker re-checks with `callback_target` at each delivery and connects to what that checked."""
+    callback_target(url, allow_private)
     return url
+
+
+def callback_target(url: str, allow_private: bool) -> outbound.Target:
+    """The callback URL parsed and resolved by shared/outbound.py, the parser its sender uses."""
+    try:
+        return outbound.check(url, allow_private, "callback_url", ALLOW_PRIVATE_SETTING)
+    except outbound.UrlRefused as exc:
+        raise CallbackUrlError(str(exc)) from None
 
 
 def ended_with_callback(session: Session) -> list[str]:

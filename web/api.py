@@ -29,6 +29,7 @@ def job_json(job: Job, labels_of: dict[str, dict[str, Any]] | None = None) -> di
     data["page_url"] = url_for("pages.job_page", job_id=job.id, _external=True)
     data["image_url"] = url_for("pages.job_image", job_id=job.id, _external=True)
     data["label"] = (labels_of if labels_of is not None else labels.for_jobs(db(), [job.id])).get(job.id)
+    data["thumbnail_url"] = url_for("pages.job_thumbnail", job_id=job.id, _external=True)
     return data
 
 

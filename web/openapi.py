@@ -42,7 +42,8 @@ ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     400: ("A bad field, parameter or file; `error.message` names the fix.",
           ("missing_image", "too_many_files", "empty_file", "corrupt_image", "image_too_small", "too_many_scans",
            "csrf_failed", "bad_page", "bad_pipeline", "bad_filter", "bad_idempotency_key", "bad_callback_url",
-           "webhooks_unavailable", "bad_label", "bad_breed", http_error_code(BadRequest()))),
+           "webhooks_unavailable", "bad_label", "bad_breed", "bad_image_url", "bad_image_base64",
+           http_error_code(BadRequest()))),
     401: ("No API key or session, or a wrong key (when auth is on).", ("unauthorized", "invalid_api_key")),
     403: ("Not allowed for this user.", ("admin_only", "metrics_forbidden")),
     404: ("Not there, or not yours (the same answer).",
@@ -51,6 +52,8 @@ ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     409: ("Conflicts with the resource's state.", ("job_finished", "idempotency_key_reused")),
     413: ("The upload is too large.", ("file_too_large", "image_too_large")),
     415: ("Not multipart/form-data, or not an image.", ("not_multipart", "not_an_image", "unsupported_format")),
+    422: ("The image_url was fine but its fetch failed: `error.message` gives the reason (the HTTP status, "
+          "a timeout, too large, not an image).", ("image_url_failed",)),
     429: ("Too many submissions this minute; see Retry-After.", ("rate_limited",)),
     500: ("Our fault; it has been logged.", ("internal_error",)),
     503: ("The database or the queue is unavailable, or the queue is full; see Retry-After.",
@@ -148,9 +151,13 @@ SCHEMAS: dict[str, Any] = {
     },
     "Job": {
         "allOf": [_ref("JobCore")],
-        "type": "object", "required": ["url", "page_url", "image_url", "label"], "unevaluatedProperties": False,
+        "type": "object", "required": ["url", "page_url", "image_url", "thumbnail_url", "label"],
+        "unevaluatedProperties": False,
         "properties": {"url": {"type": "string", "format": "uri"}, "page_url": {"type": "string", "format": "uri"},
                        "image_url": {"type": "string", "format": "uri"},
+                       "thumbnail_url": {"type": "string", "format": "uri",
+                                         "description": "A JPEG of at most 256 px on its longest side (the "
+                                                        "session's or key's access, as image_url)."},
                        "label": {"oneOf": [_ref("Label"), {"type": "null"}],
                                  "description": "A user's correction of the answer; null when there is none."}},
     },
@@ -206,15 +213,30 @@ SCHEMAS: dict[str, Any] = {
             description="Reported beside readiness: without a worker, jobs are accepted and wait in the queue.")}),
 }
 
+_IMAGE_URL = {"type": "string", "format": "uri",
+              "description": "An http(s) URL the server fetches the image from (instead of a file): private "
+                             "addresses are refused unless DOGBREED_IMAGE_URL_ALLOW_PRIVATE, redirects are checked "
+                             "again, one DOGBREED_IMAGE_URL_TIMEOUT_S deadline, at most DOGBREED_MAX_UPLOAD_BYTES."}
 _SUBMIT_FORM: dict[str, Any] = {
-    "type": "object", "required": ["image"],
+    "type": "object",
     "properties": {
         "image": {"type": "string", "contentMediaType": "application/octet-stream",
                   "description": f"One image: {_FORMATS} (known by its bytes, whatever its name says)."},
+        "image_url": _IMAGE_URL,
         "callback_url": {"type": "string", "format": "uri",
                          "description": "POSTed the job's JSON when it ends, signed in X-Dogbreed-Signature."},
         "pipeline": {"enum": list(PIPELINE_TASKS), "description": "`noop` (admins): the queue path without the model."},
     },
+    "description": "Either `image` (a file) or `image_url`.",
+}
+_SUBMIT_JSON: dict[str, Any] = {
+    **_closed([], {
+        "image_url": _IMAGE_URL,
+        "image_base64": {"type": "string",
+                         "description": "The image inline: a data URI (data:image/jpeg;base64,...) or bare base64; "
+                                        "its bytes are checked as an upload's, whatever the URI's type says."},
+        "callback_url": _SUBMIT_FORM["properties"]["callback_url"]}),
+    "oneOf": [{"required": ["image_url"]}, {"required": ["image_base64"]}],
 }
 _FILTERS = [
     {"name": "status", "in": "query", "schema": {"enum": _STATUSES}},
@@ -236,10 +258,11 @@ PATHS: dict[str, Any] = {
             "operationId": "submitJob", "summary": "Submit one image", "tags": ["jobs"],
             "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
                             "description": "Same key and image within 24 h: the first job again (200), not a new one."}],
-            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _SUBMIT_FORM}}},
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _SUBMIT_FORM},
+                                                          "application/json": {"schema": _SUBMIT_JSON}}},
             "responses": {"202": _json(_ref("Job"), "Accepted and queued.", _LOCATION),
                           "200": _json(_ref("Job"), "This Idempotency-Key already made this job.", _LOCATION),
-                          **_errors(400, 401, 403, 409, 413, 415, 429, 503)},
+                          **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503)},
         },
         "get": {
             "operationId": "listJobs", "summary": "History, newest first, with filters", "tags": ["jobs"],

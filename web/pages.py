@@ -2,11 +2,15 @@
 a job's correction ("Not right?") and the breeds we know."""
 from __future__ import annotations
 
+import io
+from datetime import datetime, timezone
+
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, send_file, url_for
 
-from shared import jobs, labels
+from shared import jobs, labels, thumbnails
 from shared.formats import ALLOWED_FORMATS, MIME_TYPES
 from shared.images import ImageError
+from shared.stored import THUMBNAIL_EXTENSION, StoredImage
 from web.access import get_album_or_404, get_job_or_404
 from web.api import album_json, cancel_job, filter_args, history_filters, page_args
 from web.auth import owner_id, owner_scope, require_user
@@ -89,16 +93,8 @@ def breeds_page():
     return render_template("breeds.html", **breeds())
 
 
-@bp.get("/jobs/<job_id>/image")
-def job_image(job_id: str):
-    job = get_job_or_404(job_id)
-    store = current_app.extensions["image_store"]
-    try:  # a local file or an S3 object, streamed through: the browser never talks to the bucket
-        image = store.open(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
-    except FileNotFoundError:
-        raise ApiError("image_gone", "This job's image has expired and was deleted.", 404) from None
-    response = make_response(send_file(image.stream, mimetype=MIME_TYPES.get(job.image_format, "application/octet-stream"),
-                                       max_age=3600, conditional=True, etag=job.image_sha256,
+def _send(image: StoredImage, mimetype: str, etag: str):
+    response = make_response(send_file(image.stream, mimetype=mimetype, max_age=3600, conditional=True, etag=etag,
                                        last_modified=image.modified))
     response.content_length = image.size
     # Never let a browser treat an upload as a page or a script.
@@ -107,6 +103,40 @@ def job_image(job_id: str):
     response.headers["Content-Disposition"] = "inline"
     response.headers["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def _image_gone() -> ApiError:
+    return ApiError("image_gone", "This job's image has expired and was deleted.", 404)
+
+
+@bp.get("/jobs/<job_id>/image")
+def job_image(job_id: str):
+    job = get_job_or_404(job_id)
+    store = current_app.extensions["image_store"]
+    try:  # a local file or an S3 object, streamed through: the browser never talks to the bucket
+        image = store.open(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
+    except FileNotFoundError:
+        raise _image_gone() from None
+    return _send(image, MIME_TYPES.get(job.image_format, "application/octet-stream"), job.image_sha256)
+
+
+@bp.get("/jobs/<job_id>/thumbnail")
+def job_thumbnail(job_id: str):
+    """The small WebP beside the image; made now for an image stored before thumbnails existed."""
+    job = get_job_or_404(job_id)
+    store = current_app.extensions["image_store"]
+    try:
+        image = store.open(job.image_sha256, THUMBNAIL_EXTENSION)
+    except FileNotFoundError:
+        try:
+            original = store.read(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
+        except FileNotFoundError:
+            raise _image_gone() from None
+        made = thumbnails.ensure(store, job.image_sha256, original, current_app.config["SETTINGS"].max_pixels)
+        if made is None:
+            return redirect(url_for("pages.job_image", job_id=job.id), code=302)
+        image = StoredImage(io.BytesIO(made), len(made), datetime.now(timezone.utc))
+    return _send(image, thumbnails.MIME_TYPE, f"{job.image_sha256}-thumb")
 
 
 @bp.get("/history")

@@ -11,17 +11,18 @@ from typing import Any, Iterator
 from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
-from shared import jobs, logs
+from shared import jobs, logs, thumbnails
 from shared.celeryconf import chunk_task_for, chunk_task_id, task_for
-from shared.stored import Stored
+from shared.stored import THUMBNAIL_EXTENSION, Stored
 from shared.tables import Album, Job
 from shared.webhooks import CallbackUrlError, check_callback_url
 from web.database import db
 from web.errors import ApiError
+from web.image_intake import field, read_image
 from web.metrics import JOBS_SUBMITTED
 from web.queue import BrokerUnavailable, enqueue
 from web.ratelimit import check_submission
-from web.uploads import Upload, read_upload, read_uploads
+from web.uploads import Upload, read_uploads
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_WINDOW_S = 24 * 3600
@@ -36,7 +37,7 @@ class Submitted:
 
 def callback_url() -> str | None:
     """The submit form's callback_url, checked; None when not given."""
-    url = (request.form.get("callback_url") or request.args.get("callback_url") or "").strip()
+    url = field("callback_url")
     if not url:
         return None
     settings = current_app.config["SETTINGS"]
@@ -72,9 +73,16 @@ def _check_queue_room(wanted: int) -> None:
 
 
 def _store(uploads: list[Upload]) -> list[tuple[Stored, str]]:
-    """Images go to the store before the admission turn, so the turn is held only to count and insert."""
-    store = current_app.extensions["image_store"]
-    return [(store.store(upload.data, upload.info.extension), upload.info.extension) for upload in uploads]
+    """Images (and their thumbnails) go to the store before the admission turn, so the turn is held only
+    to count and insert."""
+    store, max_pixels = current_app.extensions["image_store"], current_app.config["SETTINGS"].max_pixels
+    stored = []
+    for upload in uploads:
+        image = store.store(upload.data, upload.info.extension)
+        if not store.exists(image.sha256, THUMBNAIL_EXTENSION):  # the same bytes again: made already
+            thumbnails.ensure(store, image.sha256, upload.data, max_pixels, upload.info.reduced)
+        stored.append((image, upload.info.extension))
+    return stored
 
 
 def _add(upload: Upload, image: Stored, owner_id: int | None, **extra: Any) -> Job:
@@ -169,13 +177,13 @@ def submit(owner_id: int | None, pipeline: str = "classify") -> Submitted:
     if key is not None:
         earlier = jobs.find_by_idempotency_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
         if earlier is not None:
-            return _replay(earlier, read_upload(settings.max_upload_bytes, settings.max_pixels).data, key)
+            return _replay(earlier, read_image(settings).data, key)
         jobs.release_stale_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
         session.commit()  # before the admission turn: a row lock held into it could deadlock with a request that has the turn
     check_submission()
     _check_queue_room(1)
     callback = callback_url()
-    upload = read_upload(settings.max_upload_bytes, settings.max_pixels)
+    upload = read_image(settings)
     stored = _store([upload])
     try:
         with _admission(1, stored):

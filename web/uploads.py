@@ -7,7 +7,7 @@ from flask import Flask, current_app, request
 from werkzeug.datastructures import FileStorage
 from werkzeug.utils import secure_filename
 
-from shared import images
+from shared import images, thumbnails
 from web.errors import ApiError
 
 FIELD = "image"
@@ -18,6 +18,7 @@ def body_limit(max_upload_bytes: int, files: int = 1) -> int:
     """The largest request body worth reading: anything above is refused (413) before it is read."""
     return (max_upload_bytes + FORM_OVERHEAD) * files
 ALBUM_ENDPOINTS = ("api.create_album", "pages.upload")
+JSON_ENDPOINT = "api.create_job"  # the one that also takes a JSON body (web/image_intake.py)
 
 
 @dataclass
@@ -29,7 +30,8 @@ class Upload:
 
 def _files(what: str) -> list[FileStorage]:
     if not (request.mimetype or "").startswith("multipart/form-data"):
-        raise ApiError("not_multipart", f"Send the image as multipart/form-data in the field '{FIELD}'.", 415)
+        raise ApiError("not_multipart", f"Send the image as multipart/form-data in the field '{FIELD}' (one job also "
+                                        'takes a JSON body: {"image_url": "https://..."} or {"image_base64": "data:..."}).', 415)
     files = request.files.getlist(FIELD)
     if not files:
         others = ", ".join(sorted(request.files.keys()))
@@ -61,20 +63,31 @@ def read_uploads(max_files: int, max_bytes: int, max_pixels: int) -> list[Upload
     return found
 
 
+def too_large(max_bytes: int) -> ApiError:
+    return ApiError("file_too_large", f"The upload is over the {max_bytes // (1024 * 1024)} MiB limit; send a smaller image.", 413)
+
+
+def checked(data: bytes, filename: str | None, max_pixels: int) -> Upload:
+    """Bytes from any source (a file, a URL, base64) through the one set of image checks; the check's
+    decode is kept reduced, for the thumbnail."""
+    return Upload(data=data, filename=filename, info=images.inspect(data, max_pixels, reduced_to=thumbnails.MAX_SIDE))
+
+
 def _read(upload: FileStorage, max_bytes: int, max_pixels: int) -> Upload:
     data = upload.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ApiError("file_too_large", f"The upload is over the {max_bytes // (1024 * 1024)} MiB limit; send a smaller image.", 413)
-    info = images.inspect(data, max_pixels)
-    filename = secure_filename(upload.filename or "") or None
-    return Upload(data=data, filename=filename, info=info)
+        raise too_large(max_bytes)
+    return checked(data, secure_filename(upload.filename or "") or None, max_pixels)
 
 
 def _body_limit() -> None:
-    """An album may be as large as its files together; everything else keeps the one-file limit."""
+    """An album may be as large as its files together; a JSON submit as its image in base64;
+    everything else keeps the one-file limit."""
+    settings = current_app.config["SETTINGS"]
     if request.endpoint in ALBUM_ENDPOINTS:
-        settings = current_app.config["SETTINGS"]
         request.max_content_length = body_limit(settings.max_upload_bytes, settings.max_files_per_request)
+    elif request.endpoint == JSON_ENDPOINT and request.is_json:
+        request.max_content_length = 4 * -(-settings.max_upload_bytes // 3) + FORM_OVERHEAD
 
 
 def init_app(app: Flask) -> None:

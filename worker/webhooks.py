@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import logging
 
-import requests
 from celery import Celery
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import jobs, webhooks
+from shared import jobs, outbound, webhooks
 from shared.celeryconf import PUBLISH_RETRY_POLICY, TASK_WEBHOOK
 from shared.db import session_scope
 from shared.settings import Settings
@@ -30,17 +29,21 @@ class DeliveryFailed(Exception):
     """This attempt did not reach a 2xx answer; the row says so, and Celery tries again later."""
 
 
-def post(url: str, body: bytes, secret: str, timeout_s: int) -> str | None:
-    """One attempt; None when the receiver answered 2xx, else what went wrong."""
+ANSWER_BYTES = 4096  # of a receiver's answer we read (the status is what counts), the rest is never read
+
+
+def post(target: outbound.Target, body: bytes, secret: str, timeout_s: int) -> str | None:
+    """One attempt, all of it within `timeout_s`, to the addresses the check resolved; no redirect is
+    followed (a 3xx is not a delivery). None when the receiver answered 2xx, else what went wrong."""
     headers = {"Content-Type": "application/json", "User-Agent": "dogbreed-webhook/1",
                webhooks.SIGNATURE_HEADER: webhooks.sign(body, secret)}
     try:
-        response = requests.post(url, data=body, headers=headers, timeout=timeout_s, allow_redirects=False)
-    except requests.RequestException as exc:
-        return f"{type(exc).__name__}: {exc}"[:500]
-    if 200 <= response.status_code < 300:
+        answer = outbound.send(target, "POST", body, headers, timeout_s=timeout_s, max_bytes=ANSWER_BYTES)
+    except outbound.FetchFailed as exc:
+        return f"{exc.kind}: {exc}"[:500]
+    if 200 <= answer.status < 300:
         return None
-    return f"HTTP {response.status_code}: {response.text[:200]}"
+    return f"HTTP {answer.status}: {answer.body[:200].decode('utf-8', 'replace')}"
 
 
 def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
@@ -69,8 +72,8 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
             attempts = settings.webhook_max_attempts
         else:
             try:
-                webhooks.check_callback_url(url, settings.webhook_allow_private)
-                error = post(url, body, settings.webhook_secret, settings.webhook_timeout_s)
+                target = webhooks.callback_target(url, settings.webhook_allow_private)
+                error = post(target, body, settings.webhook_secret, settings.webhook_timeout_s)
             except webhooks.CallbackUrlError as exc:
                 error, attempts = str(exc), settings.webhook_max_attempts
         values = webhooks.attempt_values(attempts, error, settings.webhook_max_attempts)

@@ -56,6 +56,8 @@ def test_classify_sends_files_and_folders_and_prints_json_lines(live, worker, tm
         (album / f"dog{i}.jpg").write_bytes(make.jpeg(seed=i))
     (album / "notes.png").write_bytes(b"not an image")
     (album / "scan.tif").write_bytes(make.encode(make.Image.fromarray(make.rgb_array(seed=5)), "TIFF"))
+    (album / "shot.heic").write_bytes(make.heic(seed=6))  # an iPhone's format
+    (album / "web.avif").write_bytes(make.avif(seed=7))
     (album / "readme.txt").write_text("the service takes no text")
     single = tmp_path / "single.png"
     single.write_bytes(make.png(seed=9))
@@ -63,10 +65,13 @@ def test_classify_sends_files_and_folders_and_prints_json_lines(live, worker, tm
     assert done.returncode == 1, done.stderr  # one file was refused
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["file"] for line in lines] == [str(single), *(str(album / n) for n in
-                                                             ("dog0.jpg", "dog1.jpg", "dog2.jpg", "notes.png", "scan.tif"))]
+                                                             ("dog0.jpg", "dog1.jpg", "dog2.jpg", "notes.png", "scan.tif",
+                                                              "shot.heic", "web.avif"))]
     assert [line["job"]["status"] for line in lines[:4]] == ["succeeded"] * 4
     assert lines[4]["error"]["code"] == "not_an_image"
     assert lines[5]["job"]["status"] == "succeeded", "a TIFF is sent like any accepted format"
+    assert [(line["job"]["status"], line["job"]["image"]["format"]) for line in lines[6:]] == [
+        ("succeeded", "HEIF"), ("succeeded", "AVIF")], "HEIC and AVIF are sent, and the worker decodes them"
     assert f"skipped {album / 'readme.txt'}: not one of the formats the service accepts" in done.stderr
     assert len({line["job"]["batch_id"] for line in lines[1:4]}) == 1 and lines[0]["job"]["batch_id"] is None
     assert "classify" in done.stderr  # the progress bar

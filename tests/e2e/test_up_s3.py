@@ -42,6 +42,7 @@ def test_up_with_s3_keeps_no_image_under_var(tmp_path, redis_url, s3_endpoint):
     finally:
         up.stop()
     keys = [o["Key"] for o in make_client(s3_endpoint).list_objects_v2(Bucket=bucket).get("Contents", [])]
-    assert len([k for k in keys if k.startswith("up/images/")]) == 3
+    images = [k for k in keys if k.startswith("up/images/")]
+    assert len(images) == 6 and len([k for k in images if k.endswith(".thumb.jpg")]) == 3  # each with its thumbnail
     on_disk = [p for p in (tmp_path / "var").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")]
     assert on_disk == [], on_disk

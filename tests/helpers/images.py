@@ -57,6 +57,19 @@ def exif_rotated_jpeg(width: int = 120, height: int = 60, orientation: int = 6) 
     return encode(img, "JPEG", exif=exif.tobytes())
 
 
+def heic(width: int = 96, height: int = 64, seed: int = 0) -> bytes:
+    """A real HEIC (HEVC in HEIF, as an iPhone writes) made by pillow-heif's encoder (libheif + x265)."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    return encode(Image.fromarray(rgb_array(width, height, seed)), "HEIF", quality=85)
+
+
+def avif(width: int = 96, height: int = 64, seed: int = 0) -> bytes:
+    """A real AVIF (AV1 in HEIF) made by Pillow's own AVIF plugin (libavif, Pillow 11.3 and later)."""
+    return encode(Image.fromarray(rgb_array(width, height, seed)), "AVIF", quality=85)
+
+
 def truncated(data: bytes, keep: float = 0.5) -> bytes:
     return data[: int(len(data) * keep)]
 

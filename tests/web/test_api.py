@@ -44,7 +44,7 @@ def test_submit_answers_202_writes_the_row_then_enqueues_only_the_id(client, app
     assert message["headers"]["id"] == body["id"], "in Flower, a job's task is found by the job's id"
     assert json.loads(__import__("base64").b64decode(message["body"]))[0] == [body["id"]]
     assert len(message["body"]) < 400  # the id, never the image bytes
-    assert len(stored_files(settings)) == 1
+    assert sorted(p.name.split(".", 1)[1] for p in stored_files(settings)) == ["jpg", "thumb.jpg"]  # and its thumbnail
 
 
 def test_poll_shows_status_timestamps_and_image_facts(client):
@@ -59,7 +59,7 @@ def test_poll_shows_status_timestamps_and_image_facts(client):
 def test_same_image_twice_is_stored_once(client, settings):
     data = make.jpeg(seed=3)
     assert upload(client, data).status_code == 202 and upload(client, data).status_code == 202
-    assert len(stored_files(settings)) == 1
+    assert sorted(p.name.split(".", 1)[1] for p in stored_files(settings)) == ["jpg", "thumb.jpg"]  # and its thumbnail
 
 
 @pytest.mark.parametrize("data, name, status, code", [
@@ -86,8 +86,11 @@ def test_over_the_size_limit_is_413(make_settings, redis_url, queue_name):
 def test_wrong_field_and_missing_file_say_what_to_send(client):
     wrong = upload(client, make.jpeg(), field="file")
     assert wrong.status_code == 400 and "'image'" in wrong.json["error"]["message"]
-    not_multipart = client.post("/api/v1/jobs", data=b"{}", content_type="application/json")
+    not_multipart = client.post("/api/v1/jobs", data=b"{}", content_type="text/plain")
     assert not_multipart.status_code == 415 and not_multipart.json["error"]["code"] == "not_multipart"
+    assert "image_url" in not_multipart.json["error"]["message"]
+    empty_json = client.post("/api/v1/jobs", data=b"{}", content_type="application/json")
+    assert empty_json.status_code == 400 and empty_json.json["error"]["code"] == "missing_image"
 
 
 def test_history_is_newest_first_and_paginated(client):

@@ -180,7 +180,7 @@ def readme_error_table() -> dict[str, set[int]]:
     section = (ROOT / "README.md").read_text().split("### Errors", 1)[1].split("\n#", 1)[0]
     table: dict[str, set[int]] = {}
     for status, codes in re.findall(r"^\| (\d{3}) \| ([^|]*) \|", section, flags=re.M):
-        for code in re.findall(r"`([a-z_]+)`", codes):
+        for code in re.findall(r"`([a-z0-9_]+)`", codes):
             table.setdefault(code, set()).add(int(status))
     return table
 

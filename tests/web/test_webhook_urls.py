@@ -34,6 +34,8 @@ def hooked(make_settings, redis_url, queue_name):
     ("http://169.254.169.254/latest/meta-data", "loopback, private or link-local"),
     ("http://[::1]/hook", "loopback, private or link-local"),
     ("ftp://example.com/hook", "http:// or https://"),
+    ("http://example.com\\@127.0.0.1:9/hook", "backslash"),  # a public host to urlsplit, loopback to urllib3
+    ("http://example.com@127.0.0.1:9/hook", "user name or password"),
     ("/relative/hook", "http:// or https://"),
 ])
 def test_private_and_odd_callback_urls_are_400(hooked, url, said):

@@ -16,7 +16,7 @@
     li.dataset.job = item.id;
     li.innerHTML = '<a><img alt=""><span class="status"></span><span class="what"></span></a>';
     li.querySelector("a").href = item.page_url;
-    li.querySelector("img").src = item.image_url;
+    li.querySelector("img").src = item.thumbnail_url;
     li.querySelector("img").alt = item.image.filename || "photo";
     const status = li.querySelector(".status");
     status.textContent = item.status;

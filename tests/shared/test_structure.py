@@ -1,0 +1,79 @@
+"""Structure before pixels (issue 18, item 3): hostile files are refused by the walk, before Pillow
+parses them, and nothing a photo is ever refused."""
+import io
+
+import pytest
+from PIL import Image
+
+from shared import structure
+from shared.images import ImageError, inspect, load_rgb
+from tests.helpers import hostile
+from tests.helpers import images as make
+from tests.helpers.services import REAL_DATA
+
+MAX_PIXELS = 50_000_000
+
+# Each just past its limit: the limits are counts, so these are as hostile to the walk as 20 MiB ones.
+HOSTILE = {
+    "jpeg of empty comment markers": (lambda: hostile.jpeg_markers(2_100), "segments"),
+    "tiff of one-row strips": (lambda: hostile.tiff_strips(70_000), "values"),
+    "png of empty chunks": (lambda: hostile.png_chunks(2_000), "chunks"),
+    "gif comment of one-byte sub-blocks": (lambda: hostile.gif_comment(5_000), "extension_blocks"),
+    "bmp rle8 of one-pixel runs": (lambda: hostile.bmp_rle8(1024, 600), "rle_bytes"),
+    "bmp rle8 on a 4.4 MP canvas": (lambda: hostile.bmp_rle8(2100, 2100, rows=2), "rle_pixels"),
+    "webp with a 50 MP canvas": (lambda: hostile.webp_canvas(), "canvas_per_frame"),
+    "flat progressive cmyk jpeg": (lambda: hostile.flat_progressive_cmyk(2500, 2000), "blocks_per_kib"),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_hostile_structures_are_refused_too_complex_by_web_and_worker(name):
+    build, measure = HOSTILE[name]
+    data = build()
+    with pytest.raises(structure.TooComplex) as walked:
+        structure.measure(data)
+    assert walked.value.measure == measure
+    for decode in (inspect, load_rgb):  # the web's check and the worker's decode
+        with pytest.raises(ImageError) as refused:
+            decode(data, MAX_PIXELS)
+        assert (refused.value.code, refused.value.status) == ("too_complex", 400)
+        assert "re-save" in refused.value.message
+
+
+def test_the_same_structures_in_ordinary_numbers_still_decode():
+    ordinary = [hostile.jpeg_markers(50), hostile.tiff_strips(200), hostile.png_chunks(50), hostile.gif_comment(50),
+                hostile.bmp_rle8(64, 48), hostile.flat_progressive_cmyk(800, 600),
+                make.encode(Image.fromarray(make.rgb_array(64, 48)), "WEBP", exif=Image.Exif().tobytes(), lossless=True)]
+    for data in ordinary:
+        info = inspect(data, MAX_PIXELS)
+        assert load_rgb(data, MAX_PIXELS).shape == (info.height, info.width, 3)
+
+
+def test_a_format_the_walk_does_not_know_is_left_to_the_decoder():
+    assert structure.measure(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic") is None
+    with pytest.raises(ImageError) as refused:
+        inspect(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic", MAX_PIXELS)
+    assert refused.value.code == "unsupported_format"
+
+
+def test_damaged_structures_end_the_walk_and_the_decoder_says_what_is_wrong():
+    for data in (make.truncated(make.jpeg(200, 200)), make.truncated(make.png(200, 200)), b"GIF89a\x08",
+                 b"II*\x00\xff\xff\xff\xff", b"RIFF\x04\x00\x00\x00WEBPVP8X", b"BM\x00"):
+        structure.measure(data)  # no exception of its own
+        with pytest.raises(ImageError) as refused:
+            inspect(data, MAX_PIXELS)
+        assert refused.value.code in ("corrupt_image", "not_an_image")
+
+
+@pytest.mark.skipif(not REAL_DATA.is_dir(), reason=f"the team's real photos are not at {REAL_DATA}")
+def test_every_real_photo_and_its_other_formats_pass_the_walk():
+    photos = sorted(p for p in REAL_DATA.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    assert len(photos) > 300
+    for i, photo in enumerate(photos):
+        data = photo.read_bytes()
+        assert structure.measure(data) is not None, photo
+        if i % 25 == 0:  # the formats no real photo here comes in: a sample re-saved as each
+            rgb = Image.open(io.BytesIO(data)).convert("RGB")
+            for fmt, params in (("GIF", {}), ("WEBP", {}), ("BMP", {}), ("TIFF", {"compression": "tiff_lzw"}),
+                                ("JPEG", {"progressive": True, "quality": 75}), ("PNG", {})):
+                assert structure.measure(make.encode(rgb, fmt, **params)) is not None, (photo, fmt)

@@ -150,7 +150,19 @@ def decode_slot(estimate: int, pixels: int) -> Iterator[None]:
 
 
 # ---- header checks ---------------------------------------------------------------------------
+def _tga(data: bytes) -> bool:
+    """TGA has no magic: its v2 footer, or a header whose image type, colour map and depth agree.
+    An uncompressed true-colour TGA starts 00 00 02 00 like a CUR, which has at least one image."""
+    if data.endswith(b"TRUEVISION-XFILE.\x00"):
+        return True
+    return (len(data) >= 18 and data[1] in (0, 1) and data[2] in (1, 2, 3, 9, 10, 11)
+            and data[16] in (8, 15, 16, 24, 32) and (data[1] == 1 or data[3:8] == b"\0" * 5))
+
+
 def _other_format(data: bytes) -> str | None:
+    icon = data[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00")
+    if (not icon or data[4:6] == b"\0\0") and _tga(data):
+        return "TGA"
     for magic, name in _KNOWN_OTHERS:
         if data.startswith(magic):
             return name

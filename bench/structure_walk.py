@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import struct
 import sys
 import tempfile
@@ -39,7 +40,9 @@ def under_the_limits(size: int) -> dict[str, bytes]:
     stuffed = scan_header + b"\xff\x00" * (per_scan // 2)
     gif = make.encode(make.Image.fromarray(make.rgb_array(64, 48)).convert("P"), "GIF")
     start = 13 + (3 << ((gif[10] & 7) + 1) if gif[10] & 0x80 else 0)
+    entropy = os.urandom(size // 10).replace(b"\xff", b"\xff\x00")  # what Huffman-coded data looks like
     return {
+        "jpeg progressive photo-like": jpeg[:sos] + (scan_header + entropy) * 10 + b"\xff\xd9",
         "jpeg 100 scans of 0xff00": jpeg[:sos] + stuffed * limits["JPEG"]["scans"] + b"\xff\xd9",
         "jpeg 100 scans of ff00da": jpeg[:sos] + (scan_header + b"\xff\x00\xda" * (per_scan // 3)) * limits["JPEG"]["scans"]
                                     + b"\xff\xd9",

@@ -151,15 +151,18 @@ def _jpeg(data: bytes, walk: Walk) -> None:
 
 def _jpeg_scans(data: bytes, start: int, walk: Walk) -> None:
     """Start-of-scan markers (0xFF 0xDA, which cannot occur in entropy-coded data) from the first scan
-    on, stopping past the limit. A memchr for 0xDA first: data dense with 0xFF costs a byte-by-byte
-    search, 0xDA bytes are rare in photos; after too many 0xDA that are not markers, that search."""
+    on, stopping past the limit. First a memchr for each 0xDA, which is all a file dense with 0xFF but
+    not 0xDA costs; after a few thousand 0xDA that are no marker (a photo's entropy data has one in
+    256 bytes), one byte-by-byte regex pass: neither can be made to cost more than that pass."""
     scans, cap, misses = 1, walk.cap("scans"), 0
     j = data.find(b"\xda", start)
-    while j >= 0 and scans <= cap and misses < _DA_MISSES:
+    while j >= 0 and scans <= cap:
         if data[j - 1] == 0xFF:
             scans += 1
         else:
             misses += 1
+            if misses > _DA_MISSES:
+                break
         j = data.find(b"\xda", j + 1)
     if j >= 0 and scans <= cap:
         found = _SOS.search(data, j - 1)

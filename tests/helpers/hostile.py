@@ -87,3 +87,17 @@ def worst_cases(target_bytes: int) -> dict[str, bytes]:
         "bmp rle8 one-pixel runs": bmp_rle8(4096, target_bytes // (2 * 4096 + 2)),
         "webp 50 MP canvas": webp_canvas(),
     }
+
+
+# name -> (a file just past one limit, the measure it passes). The limits are counts, so these are
+# as hostile to the walk as 20 MiB ones, and small enough to send in a test.
+JUST_PAST_THE_LIMITS = {
+    "jpeg of empty comment markers": (lambda: jpeg_markers(2_100), "segments"),
+    "tiff of one-row strips": (lambda: tiff_strips(70_000), "values"),
+    "png of empty chunks": (lambda: png_chunks(2_000), "chunks"),
+    "gif comment of one-byte sub-blocks": (lambda: gif_comment(5_000), "extension_blocks"),
+    "bmp rle8 of one-pixel runs": (lambda: bmp_rle8(1024, 600), "rle_bytes"),
+    "bmp rle8 on a 4.4 MP canvas": (lambda: bmp_rle8(2100, 2100, rows=2), "rle_pixels"),
+    "webp with a 50 MP canvas": (lambda: webp_canvas(), "canvas_per_frame"),
+    "flat progressive cmyk jpeg": (lambda: flat_progressive_cmyk(2500, 2000), "blocks_per_kib"),
+}

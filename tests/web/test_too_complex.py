@@ -5,8 +5,8 @@ import io
 import pytest
 
 from tests.helpers import images as make
+from tests.helpers.hostile import JUST_PAST_THE_LIMITS
 from tests.helpers.services import REAL_DATA
-from tests.shared.test_structure import HOSTILE
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def stored(settings) -> int:
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_hostile_structures_get_too_complex_and_leave_nothing(client, settings):
-    for name, (build, _measure) in HOSTILE.items():
+    for name, (build, _measure) in JUST_PAST_THE_LIMITS.items():
         response = send(client, build())
         assert response.status_code == 400, (name, response.json)
         assert response.json["error"]["code"] == "too_complex", name

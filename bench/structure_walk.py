@@ -115,9 +115,9 @@ def real() -> None:
     for fmt, measures in sorted(largest.items()):
         print(f"{fmt} ({counted[fmt]} files):")
         for name, value in sorted(measures.items()):
-            limit = structure.LIMITS[fmt].get(name) or "(by size)"
-            print(f"  {name:18} max {value:>10,}   limit {limit:>10,}" if isinstance(limit, int)
-                  else f"  {name:18} max {value:>10,}   limit {limit}")
+            limit = structure.LIMITS[fmt][name]
+            shown = f"{limit:>10,}" if limit < 1 << 30 else "grows with the file (README)"
+            print(f"  {name:18} max {value:>10,}   limit {shown}")
 
 
 def main() -> None:

@@ -88,7 +88,7 @@ def sniff(data: bytes) -> str | None:
         return "PNG"
     if data[:6] in (b"GIF87a", b"GIF89a"):
         return "GIF"
-    if data[:4] in (b"II*\x00", b"MM\x00*"):
+    if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # classic and BigTIFF
         return "TIFF"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "WEBP"
@@ -282,36 +282,37 @@ def _sub_blocks(data: bytes, i: int, counted: int, cap: int) -> tuple[int, int]:
 
 
 # ---- TIFF ------------------------------------------------------------------------------------
-_SUB_IFDS = (34665, 34853)  # Exif and GPS directories, which Pillow reads for the orientation
+_SUB_IFDS = (34665, 34853)  # Exif and GPS directories, which Pillow reads with the EXIF
 
 
 def _tiff(data: bytes, walk: Walk) -> None:
-    """The first directory, its Exif/GPS directories and the second directory's entry count (Pillow
-    reads it to tell a multi-page file). Pillow unpacks every numeric entry into a tuple (strip
-    offsets included): `values` bounds the longest."""
+    """The first directory, its Exif/GPS directories and the second directory (Pillow reads it whole
+    to tell a multi-page file); classic or BigTIFF. Pillow unpacks every numeric entry into a tuple
+    (strip and tile offsets included): `values` bounds the longest."""
     order = "<" if data[:2] == b"II" else ">"
-    first = struct.unpack_from(order + "I", data, 4)[0]
-    entries = 0
-    pending, seen = [first], set()
+    big = data[2:4] in (b"+\x00", b"\x00+")
+    count_f, entry_f, offset_f = (order + "Q", order + "HHQQ", order + "Q") if big else (order + "H", order + "HHII", order + "I")
+    count_size, entry_size = (8, 20) if big else (2, 12)
+    first = struct.unpack_from(offset_f, data, 8 if big else 4)[0]
+    entries, longest = 0, 0
+    pending, seen = [(first, True)], set()
     while pending:
-        at = pending.pop()
-        if not at or at in seen or at + 2 > len(data):
+        at, follow = pending.pop()
+        if not at or at in seen or at + count_size > len(data):
             continue
         seen.add(at)
-        count = struct.unpack_from(order + "H", data, at)[0]
+        count = struct.unpack_from(count_f, data, at)[0]
         entries += count
         walk.count("ifd_entries", entries)
-        if at != first:
-            continue  # only the first directory's entries are read
-        longest = 0
         for e in range(count):
-            tag, kind, values, value = struct.unpack_from(order + "HHII", data, at + 2 + 12 * e)
+            tag, kind, values, value = struct.unpack_from(entry_f, data, at + count_size + entry_size * e)
             if kind in _NUMERIC_TIFF_TYPES:
                 longest = max(longest, values)
-            if tag in _SUB_IFDS:
-                pending.append(value)
+            if follow and tag in _SUB_IFDS:
+                pending.append((value, False))
         walk.count("values", longest)
-        pending.append(struct.unpack_from(order + "I", data, at + 2 + 12 * count)[0])
+        if follow:
+            pending.append((struct.unpack_from(offset_f, data, at + count_size + entry_size * count)[0], False))
 
 
 # ---- WebP ------------------------------------------------------------------------------------

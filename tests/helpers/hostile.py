@@ -23,17 +23,21 @@ def jpeg_markers(n: int) -> bytes:
     return body[:2] + b"\xff\xfe\x00\x02" * n + body[2:]
 
 
-def tiff_strips(n: int) -> bytes:
-    """An 8-pixel-wide grayscale TIFF of `n` one-row strips, every strip the same 8 bytes."""
+def tiff_strips(n: int, big: bool = False) -> bytes:
+    """An 8-pixel-wide grayscale TIFF (or BigTIFF) of `n` one-row strips, every strip the same 8 bytes."""
+    offset, long_type = ("Q", 16) if big else ("I", 4)
+    entry, entry_size, count = ("<HHQQ", 20, "<Q") if big else ("<HHII", 12, "<H")
+    header = b"II+\x00" + struct.pack("<HHQ", 8, 0, 16) if big else b"II*\x00" + struct.pack("<I", 8)
     entries = [(256, 4, 1, 8), (257, 4, 1, n), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
                (277, 3, 1, 1), (278, 4, 1, 1)]
-    ifd_size = 2 + 12 * (len(entries) + 2) + 4
-    offsets_at = 8 + ifd_size
-    counts_at = offsets_at + 4 * n
-    pixels_at = counts_at + 4 * n
-    entries += [(273, 4, n, offsets_at), (279, 4, n, counts_at)]
-    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in sorted(entries)) + b"\0\0\0\0"
-    return (b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", pixels_at) * n + struct.pack("<I", 8) * n
+    ifd_size = struct.calcsize(count) + entry_size * (len(entries) + 2) + struct.calcsize(offset)
+    offsets_at = len(header) + ifd_size
+    counts_at = offsets_at + struct.calcsize(offset) * n
+    pixels_at = counts_at + struct.calcsize(offset) * n
+    entries += [(273, long_type, n, offsets_at), (279, long_type, n, counts_at)]
+    ifd = (struct.pack(count, len(entries)) + b"".join(struct.pack(entry, *e) for e in sorted(entries))
+           + b"\0" * struct.calcsize(offset))
+    return (header + ifd + struct.pack("<" + offset, pixels_at) * n + struct.pack("<" + offset, 8) * n
             + bytes(range(0, 256, 32)))
 
 
@@ -94,6 +98,7 @@ def worst_cases(target_bytes: int) -> dict[str, bytes]:
 JUST_PAST_THE_LIMITS = {
     "jpeg of empty comment markers": (lambda: jpeg_markers(2_100), "segments"),
     "tiff of one-row strips": (lambda: tiff_strips(70_000), "values"),
+    "bigtiff of one-row strips": (lambda: tiff_strips(70_000, big=True), "values"),
     "png of empty chunks": (lambda: png_chunks(2_000), "chunks"),
     "gif comment of one-byte sub-blocks": (lambda: gif_comment(5_000), "extension_blocks"),
     "bmp rle8 of one-pixel runs": (lambda: bmp_rle8(1024, 600), "rle_bytes"),

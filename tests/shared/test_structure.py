@@ -31,7 +31,7 @@ def test_hostile_structures_are_refused_too_complex_by_web_and_worker(name):
 
 
 def test_the_same_structures_in_ordinary_numbers_still_decode():
-    ordinary = [hostile.jpeg_markers(50), hostile.tiff_strips(200), hostile.png_chunks(50), hostile.gif_comment(50),
+    ordinary = [hostile.jpeg_markers(50), hostile.tiff_strips(200), hostile.tiff_strips(200, big=True), hostile.png_chunks(50), hostile.gif_comment(50),
                 hostile.bmp_rle8(64, 48), hostile.flat_progressive_cmyk(800, 600),
                 make.encode(Image.fromarray(make.rgb_array(64, 48)), "WEBP", exif=Image.Exif().tobytes(), lossless=True)]
     for data in ordinary:

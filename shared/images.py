@@ -3,16 +3,16 @@
 Web calls `inspect` to accept or refuse an upload; the worker calls `load_rgb` on the stored bytes.
 Both use the same rules, so whatever the API accepted, the worker can read.
 
-Bombs, cheap to send and expensive to decode, are stopped before any pixel is decoded: a pixel
-limit, a limit on progressive-JPEG scans (each scan is one more pass over every pixel), and a
-per-process bound on how many large images decode at once (each can take hundreds of MiB).
+Bombs, cheap to send and expensive to decode, are stopped before any pixel is decoded: a walk of
+the file's structure before Pillow parses it (shared/structure.py), a pixel limit, a limit on
+progressive-JPEG scans (each scan is one more pass over every pixel), a per-process memory budget
+that each decode reserves its estimated peak from, and a bound on how many large images decode at once.
 Only the decoders of the accepted formats ever run (`formats=` on every open).
 """
 from __future__ import annotations
 
 import functools
 import io
-import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from typing import Iterator, cast
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from shared import structure
 from shared.errors import DogbreedError
 from shared.formats import ALLOWED_FORMATS, MIME_TYPES
 
@@ -29,11 +30,16 @@ from shared.formats import ALLOWED_FORMATS, MIME_TYPES
 # first image is the photo; Pillow names it MPO. Browsers show the first image.
 SAME_AS = {"MPO": "JPEG"}
 MIN_SIDE = 8
-# Real progressive JPEGs have about 10 scans (mozjpeg up to ~20); a scan bomb repeats one thousands of times.
-MAX_JPEG_SCANS = 100
 # Above this many decoded pixels an image counts as large: it waits for a decode slot (see `decode_slot`).
 LARGE_DECODE_PIXELS = 4_000_000
 DEFAULT_MAX_CONCURRENT_DECODES = 2
+DEFAULT_DECODE_MEMORY_MB = 1024
+# A decode's peak, per pixel of the full-size first frame (before any draft), in units of the bytes
+# Pillow keeps per pixel of its mode. Measured with ru_maxrss on 16 MP files (README, "Decode limits"):
+# a progressive JPEG holds every DCT coefficient (2 bytes per component) besides its pixels, and
+# WebP fills an RGBA canvas several times. A format not listed gets WebP's, the largest.
+PEAK_FACTOR = {"JPEG": 1.0, "JPEG progressive": 2.25, "PNG": 1.5, "GIF": 2.0, "TIFF": 1.5, "BMP": 1.5, "WEBP": 4.25}
+UNKNOWN_PEAK_FACTOR = 4.25
 
 # Formats we refuse by name, recognised by their first bytes without running their parsers.
 _KNOWN_OTHERS = (
@@ -44,8 +50,6 @@ _KNOWN_OTHERS = (
 )
 _ISO_DECODED = ("HEIC", "HEIF", "AVIF")  # since pillow-heif (and Pillow's AVIF): accepted, see ALLOWED_FORMATS
 _ISO_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
-# Inside a JPEG's entropy-coded data 0xFF is followed by 0x00 (stuffing) or a restart marker; anything else is a marker.
-_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 
 
 class ImageError(DogbreedError, ValueError):
@@ -74,8 +78,40 @@ class ImageInfo:
         return MIME_TYPES[self.format]
 
 
-# ---- bounded concurrent large decodes ---------------------------------------------------------
+# ---- bounded concurrent decodes --------------------------------------------------------------
+class DecodeBudget:
+    """The bytes this process's decodes may hold at once: each reserves its estimated peak, and
+    waits until it fits beside the others; one that could never fit is refused (`reserve`)."""
+
+    def __init__(self, limit_bytes: int) -> None:
+        self.limit = limit_bytes
+        self.in_use = 0
+        self.peak = 0  # the most ever reserved at once, for tests and the note
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def reserve(self, nbytes: int) -> Iterator[None]:
+        if nbytes > self.limit:
+            raise ImageError(
+                "image_too_large",
+                f"Decoding this image would take about {nbytes >> 20:,} MiB, more than this server decodes at once "
+                f"({self.limit >> 20:,} MiB, DOGBREED_DECODE_MEMORY_MB); scale it down or save it as a baseline JPEG.",
+                413,
+            )
+        with self._changed:
+            self._changed.wait_for(lambda: self.in_use + nbytes <= self.limit)
+            self.in_use += nbytes
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.in_use -= nbytes
+                self._changed.notify_all()
+
+
 _slots = threading.BoundedSemaphore(DEFAULT_MAX_CONCURRENT_DECODES)
+budget = DecodeBudget(DEFAULT_DECODE_MEMORY_MB << 20)
 
 
 def set_max_concurrent_decodes(n: int) -> None:
@@ -84,50 +120,54 @@ def set_max_concurrent_decodes(n: int) -> None:
     _slots = threading.BoundedSemaphore(max(1, n))
 
 
+def set_decode_memory_mb(mb: int) -> None:
+    """Called once at an entry point (DOGBREED_DECODE_MEMORY_MB), before any decode runs."""
+    global budget
+    budget = DecodeBudget(max(1, mb) << 20)
+
+
+def _pixel_bytes(mode: str) -> int:
+    """What Pillow keeps per pixel: one byte for L/P, two for 16-bit, else four (RGB is stored as RGBX)."""
+    if mode in ("1", "L", "P"):
+        return 1
+    return 2 if mode.startswith("I;16") else 4
+
+
+def peak_estimate(img: Image.Image) -> int:
+    """Bytes a decode of the opened image's first frame may reach at its peak, before any draft."""
+    fmt = _format(img)
+    if fmt == "JPEG" and img.info.get("progressive"):
+        fmt = "JPEG progressive"
+    width, height = img.size
+    return int(width * height * _pixel_bytes(img.mode) * PEAK_FACTOR.get(fmt, UNKNOWN_PEAK_FACTOR))
+
+
 @contextmanager
-def decode_slot(pixels: int) -> Iterator[None]:
-    """Large decodes take turns, so N threads cannot each hold a 50 MP image at once; small ones never wait."""
-    if pixels <= LARGE_DECODE_PIXELS:
-        yield
-        return
-    slots = _slots
-    with slots:
-        yield
+def decode_slot(estimate: int, pixels: int) -> Iterator[None]:
+    """Every decode reserves its estimated peak from the budget; large ones also take turns, so N threads
+    cannot each hold a 50 MP image at once."""
+    with budget.reserve(estimate):
+        if pixels <= LARGE_DECODE_PIXELS:
+            yield
+            return
+        with _slots:
+            yield
 
 
 # ---- header checks ---------------------------------------------------------------------------
-def jpeg_scans(data: bytes, stop_after: int) -> int:
-    """Start-of-scan markers in the first image of a JPEG (an MPO's second image is never decoded).
-
-    Walks the marker segments and skips entropy-coded data with one regex per scan, so it costs a
-    few microseconds per scan; stops counting past `stop_after`.
-    """
-    i, n, scans = 2, len(data), 0
-    while i + 4 <= n:
-        if data[i] != 0xFF:
-            break  # damaged: the decoder will say so
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker == 0xD9:  # end of image
-            break
-        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # restart markers and TEM carry no length
-            i += 2
-            continue
-        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-        if marker == 0xDA:
-            scans += 1
-            if scans > stop_after:
-                break
-            found = _NEXT_MARKER.search(data, i)
-            if found is None:
-                break
-            i = found.start()
-    return scans
+def _tga(data: bytes) -> bool:
+    """TGA has no magic: its v2 footer, or a header whose image type, colour map and depth agree.
+    An uncompressed true-colour TGA starts 00 00 02 00 like a CUR, which has at least one image."""
+    if data.endswith(b"TRUEVISION-XFILE.\x00"):
+        return True
+    return (len(data) >= 18 and data[1] in (0, 1) and data[2] in (1, 2, 3, 9, 10, 11)
+            and data[16] in (8, 15, 16, 24, 32) and (data[1] == 1 or data[3:8] == b"\0" * 5))
 
 
 def _other_format(data: bytes) -> str | None:
+    icon = data[:4] in (b"\x00\x00\x01\x00", b"\x00\x00\x02\x00")
+    if (not icon or data[4:6] == b"\0\0") and _tga(data):
+        return "TGA"
     for magic, name in _KNOWN_OTHERS:
         if data.startswith(magic):
             return name
@@ -154,10 +194,29 @@ def _register_decoders() -> None:
     pillow_heif.register_heif_opener()
 
 
+def _walk(data: bytes) -> None:
+    """Structure before pixels: Pillow's own parsing of a hostile file is what costs seconds."""
+    try:
+        structure.measure(data)
+    except structure.TooComplex as exc:
+        if exc.measure == "scans":
+            raise ImageError(
+                "too_many_scans",
+                f"The JPEG has more than {exc.limit} progressive scans (photos have about 10); "
+                "re-save it as an ordinary JPEG.",
+            ) from None
+        raise ImageError(
+            "too_complex",
+            f"The {exc.format} file has {exc.value:,} {structure.WHAT[exc.measure]}, over the limit of {exc.limit:,} "
+            "that no photo comes near; re-save it with an ordinary image editor or camera app.",
+        ) from None
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     _register_decoders()
     if not data:
         raise ImageError("empty_file", "The uploaded file is empty; choose a JPEG, PNG, GIF, WebP, BMP or TIFF photo.")
+    _walk(data)
     try:
         img = Image.open(io.BytesIO(data), formats=list(ALLOWED_FORMATS))
     except Image.DecompressionBombError:
@@ -198,14 +257,6 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             "scale it down and upload again.",
             413,
         )
-    if fmt == "JPEG":
-        scans = jpeg_scans(data, MAX_JPEG_SCANS)
-        if scans > MAX_JPEG_SCANS:
-            raise ImageError(
-                "too_many_scans",
-                f"The JPEG has more than {MAX_JPEG_SCANS} progressive scans (photos have about 10); "
-                "re-save it as an ordinary JPEG.",
-            )
     return img
 
 
@@ -280,7 +331,8 @@ def inspect(data: bytes, max_pixels: int, reduced_to: int | None = None) -> Imag
     reduced = None
     try:
         animated = bool(getattr(img, "is_animated", False))  # looks at frame 1 only: never walks all pages
-        with decode_slot(_prepare_first_frame(img, draft)):
+        estimate = peak_estimate(img)
+        with decode_slot(estimate, _prepare_first_frame(img, draft)):
             img.load()
             orientation = _orientation(img)  # after load: a PNG may keep its EXIF after the pixels
             if reduced_to:
@@ -305,7 +357,8 @@ def load_rgb(data: bytes, max_pixels: int, max_side: int | None = None) -> np.nd
     or reduced (other formats) to at least that size, never below it."""
     img = _open(data, max_pixels)
     try:
-        with decode_slot(_prepare_first_frame(img, (max_side, max_side) if max_side else None)):
+        estimate = peak_estimate(img)
+        with decode_slot(estimate, _prepare_first_frame(img, (max_side, max_side) if max_side else None)):
             img.load()
             orientation = _orientation(img)
             rgb = _rgb(img, max_side)

@@ -78,6 +78,7 @@ class Settings:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     max_concurrent_decodes: int = 2
+    decode_memory_mb: int = 1024  # the estimated peaks of one process's decodes at once (shared/images.py)
     # None: decided by the worker once TensorFlow is loaded (16 on a CPU, 128 on a GPU); this module
     # stays free of TensorFlow, so the web and the light CLI never load it.
     max_batch: int | None = None
@@ -168,6 +169,7 @@ class Settings:
             max_upload_bytes=_int(env, "DOGBREED_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_pixels=_int(env, "DOGBREED_MAX_PIXELS", cls.max_pixels),
             max_concurrent_decodes=_positive(env, "DOGBREED_MAX_CONCURRENT_DECODES", cls.max_concurrent_decodes),
+            decode_memory_mb=_positive(env, "DOGBREED_DECODE_MEMORY_MB", cls.decode_memory_mb),
             max_batch=max(1, _int(env, "DOGBREED_MAX_BATCH", CPU_MAX_BATCH)) if env.get("DOGBREED_MAX_BATCH") else None,
             decode_threads=_positive(env, "DOGBREED_DECODE_THREADS", 4) if env.get("DOGBREED_DECODE_THREADS") else None,
             max_batch_delay_ms=max(0, _int(env, "DOGBREED_MAX_BATCH_DELAY_MS", cls.max_batch_delay_ms)),

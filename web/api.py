@@ -56,9 +56,13 @@ def _when(name: str) -> datetime | None:
     except ValueError:
         raise ApiError("bad_filter", f"{name}={raw!r} is not a date or time; use ISO 8601, "
                                      "e.g. 2026-11-30 or 2026-11-30T08:00:00Z.", 400) from None
-    if name == "until" and "T" not in raw and len(raw) == 10:
-        value += timedelta(days=1)  # a date alone: until the end of that day
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        if name == "until" and "T" not in raw and len(raw) == 10:
+            value += timedelta(days=1)  # a date alone: until the end of that day
+        # In UTC: SQLite compares the stored UTC text, so an offset left on the bound would shift it.
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except OverflowError:  # past 9999-12-31 or before year 1 in UTC: no bound on that side
+        return None
 
 
 FILTER_ARGS = ("status", "kind", "since", "until", "labeled")

@@ -18,6 +18,7 @@ from web import auth, database, errors, health, labels, metrics, openapi, pages,
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     images.set_max_concurrent_decodes(settings.max_concurrent_decodes)
+    images.set_decode_memory_mb(settings.decode_memory_mb)
     app = Flask(__name__)
     app.config.update(
         SETTINGS=settings,

@@ -40,7 +40,7 @@ def _json(schema: dict[str, Any], description: str, headers: dict[str, Any] | No
 # Each error status: what it means, and every `error.code` answered with it (README's table says when).
 ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     400: ("A bad field, parameter or file; `error.message` names the fix.",
-          ("missing_image", "too_many_files", "empty_file", "corrupt_image", "image_too_small", "too_many_scans",
+          ("missing_image", "too_many_files", "empty_file", "corrupt_image", "image_too_small", "too_many_scans", "too_complex",
            "csrf_failed", "bad_page", "bad_pipeline", "bad_filter", "bad_idempotency_key", "bad_callback_url",
            "webhooks_unavailable", "bad_label", "bad_breed", "bad_image_url", "bad_image_base64",
            http_error_code(BadRequest()))),

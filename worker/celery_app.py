@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     app = make_celery(settings, name="dogbreed-worker")
     images.set_max_concurrent_decodes(settings.max_concurrent_decodes)
+    images.set_decode_memory_mb(settings.decode_memory_mb)
     # One message reserved per task thread, no more: the pipelining comes from the thread count
     # (`task_threads`), and a message waiting behind busy threads would only starve other workers.
     app.conf.worker_prefetch_multiplier = 1

@@ -131,3 +131,19 @@ def test_small_pngs_with_huge_pixel_counts_decode_one_at_a_time_and_reduced(tmp_
     assert [tuple(s) for s in report["shapes"]] == [(667, 667, 3)] * 4  # reduced 6x, never below the ask
     one_copy_kib = side * side * 4 // 1024
     assert report["grew_kib"] < 2 * one_copy_kib, f"peak grew {report['grew_kib'] // 1024} MiB"
+
+
+def test_a_tga_is_named_tga_not_cur_and_icons_keep_their_names():
+    """Issue 18, item 19: an uncompressed TGA starts 00 00 02 00, as a CUR does."""
+    img = make.Image.fromarray(make.rgb_array(64, 48))
+    ico = make.encode(img, "ICO")
+    cur = ico[:2] + b"\x02\x00" + ico[4:]  # a cursor is an icon of type 2
+    cases = {"TGA": [make.encode(img, "TGA"), make.encode(img, "TGA", compression="tga_rle"),
+                     make.encode(img, "TGA")[:-26]],  # without its footer
+             "ICO": [ico], "CUR": [cur]}
+    for name, files in cases.items():
+        for data in files:
+            with pytest.raises(ImageError) as info:
+                inspect(data, MAX_PIXELS)
+            assert (info.value.code, info.value.status) == ("unsupported_format", 415)
+            assert info.value.message.startswith(f"{name} images are not accepted"), info.value.message

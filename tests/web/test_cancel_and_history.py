@@ -109,3 +109,23 @@ def test_with_accounts_off_anyone_here_may_label_and_no_one_is_named(client):
     assert response.status_code == 200, response.json
     assert response.json["label"]["breed"] == "Saint Bernard" and "labeled_by" not in response.json["label"]
     assert client.get("/api/v1/jobs?labeled=true").json["total"] == 1
+
+
+def test_history_filters_with_a_utc_offset_or_at_the_end_of_time(client, app):
+    """Issue 18, item 18: an offset moves the instant (SQLite compared the wall-clock text), and
+    until=9999-12-31 (to the end of time) answered 500."""
+    ids = [upload(client, make.jpeg(seed=20 + i)).json["id"] for i in range(2)]
+    finish(app, ids[0], kind="dog", created="2026-01-01T10:00:00")  # 10:00 UTC = 12:00 at +02:00
+    finish(app, ids[1], kind="dog", created="2026-01-01T14:00:00")
+
+    def found(query: str) -> list[str]:
+        response = client.get(f"/api/v1/jobs?{query}")
+        assert response.status_code == 200, response.json
+        return [j["id"] for j in response.json["jobs"]]
+
+    assert found("since=2026-01-01T11:00:00%2B02:00") == [ids[1], ids[0]]  # 09:00 UTC
+    assert found("since=2026-01-01T13:00:00%2B02:00") == [ids[1]]  # 11:00 UTC
+    assert found("until=2026-01-01T09:00:00-03:00") == [ids[0]]  # 12:00 UTC
+    assert found("until=9999-12-31") == [ids[1], ids[0]]
+    assert found("since=0001-01-01&until=9999-12-31T23:59:59-05:00") == [ids[1], ids[0]]
+    assert client.get("/history?until=9999-12-31").status_code == 200

@@ -30,6 +30,7 @@ from ml.heads import FineTunedModel, ImageNetDogHead, load_trained_head
 from ml.learned_head import head_model, imagenet_dog_rows, imagenet_probs, softmax, start_rows
 from ml.registry import Registry
 from ml.uncertainty import LEARNED_RULE
+from shared.formats import ALLOWED_FORMATS
 from shared.images import ImageError
 from shared.model_versions import active_version
 from shared.settings import Settings
@@ -64,7 +65,7 @@ class LearnConfig:
 class LabeledPhoto:
     job_id: str
     sha256: str
-    extension: str
+    extension: str  # the image store's (shared.formats.ALLOWED_FORMATS)
     breed: str
 
 
@@ -86,7 +87,7 @@ def labeled_dogs(session: Session) -> list[LabeledPhoto]:
     ).all()
     photos: dict[str, LabeledPhoto] = {}
     for job_id, sha, fmt, breed in rows:
-        photos.setdefault(sha, LabeledPhoto(job_id, sha, fmt, breed))
+        photos.setdefault(sha, LabeledPhoto(job_id, sha, ALLOWED_FORMATS.get(fmt, "bin"), breed))
     return sorted(photos.values(), key=lambda p: (p.breed, p.sha256))
 
 
@@ -133,7 +134,9 @@ def make_start(classifier: Any, x: np.ndarray, breeds: list[str]) -> Start:
     # what the ImageNet rows give a labeled photo of their own breed: the new rows' scale
     target = float(np.median([logits[i, j] for i, j in known])) if known else float(np.percentile(logits.max(1), 90))
     reference = x.mean(0)
-    means = np.array([x[[i for i, b in enumerate(breeds) if b == name]].mean(0) for name in new]).reshape(len(new), -1)
+    means = np.zeros((len(new), x.shape[1]))
+    for row, name in enumerate(new):
+        means[row] = x[[i for i, b in enumerate(breeds) if b == name]].mean(0)
     kernel, bias = start_rows(dog_kernel, dog_bias, means, reference, target)
     return Start(IMAGENET_BREEDS + new, kernel, bias, {name: breeds.count(name) for name in new})
 

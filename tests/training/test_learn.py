@@ -125,3 +125,15 @@ def test_fit_stays_near_its_start():
     loose = fit(x, y, *start, l2=0.0, steps=100, lr=0.05)
     tight = fit(x, y, *start, l2=10.0, steps=100, lr=0.05)
     assert np.abs(tight[0] - start[0]).max() < np.abs(loose[0] - start[0]).max()
+
+
+def test_activation_is_refused_when_the_118_would_lose(learn_env, real_data, capsys):
+    label_photos(learn_env, real_data, {"Keeshond": LABELED["Keeshond"], "Chow_chow": LABELED["Chow_chow"]})
+    # a negative margin no head can meet: the refusal path, with the real evaluation in front of it
+    assert main(["models", "learn", "--name", "strict", "--activate", "--margin", "-1"]) == 1
+    captured = capsys.readouterr()
+    assert "of the 118 ImageNet breeds" in captured.out, captured.out
+    assert "not activated: on the held-back photos of the 118 ImageNet breeds" in captured.err, captured.err
+    assert (Path(learn_env["DOGBREED_MODEL_DIR"]) / "strict" / "head.keras").is_file(), "published all the same"
+    with session_scope(make_sessionmaker(make_engine(learn_env["DOGBREED_DATABASE_URL"]))) as session:
+        assert active_version(session) is None

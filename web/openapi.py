@@ -104,6 +104,9 @@ SCHEMAS: dict[str, Any] = {
             "kind": {"enum": [*jobs.KINDS, jobs.NOOP_KIND]},
             "sentence": {"type": "string"},
             "dog_score": _SCORED,
+            "uncertain": {"type": "boolean", "description": "A dog whose breed the model is not sure of (the "
+                                                           "sentence says so and names the closest breeds); "
+                                                           "false for humans and others."},
             "breeds": {"type": "array", "items": _closed(["breed", "probability"],
                                                          {"breed": {"type": "string"}, "probability": _SCORED})},
             "faces": {"type": "array", "items": _closed(list("xywh"), {k: {"type": "integer"} for k in "xywh"})},

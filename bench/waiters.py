@@ -106,23 +106,27 @@ def answered(socks: list[socket.socket], timeout_s: float) -> tuple[int, int]:
     return ended, refused
 
 
-def polls_per_job(url: str, count: int) -> tuple[float, float]:
-    """GETs per job: the old client (submit, then sleep-and-GET with cli.client.Poll's backoff) and sync mode."""
+def polls_per_job(url: str, count: int, concurrency: int) -> tuple[float, float]:
+    """GETs per job, `concurrency` clients closed loop as `dogbreed bench` runs them: the old client
+    (submit, then sleep-and-GET with cli.client.Poll's backoff) and sync mode (bench's run_many)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from cli.bench.client import Client
     from cli.client import ENDED, Poll
 
-    client = Client(url)
-    session = requests.Session()
-    before = []
-    for i in range(count):
-        job = session.post(f"{url}/api/v1/jobs", files={"image": ("p.jpg", jpeg(1000 + i))}, timeout=60).json()
-        for polls, interval in enumerate(Poll().intervals(), 1):
-            time.sleep(interval)
-            if session.get(job["url"], timeout=30).json()["status"] in ENDED:
-                before.append(polls)
-                break
-    after = [client.run_one(jpeg(2000 + i)).polls for i in range(count)]
-    return statistics.mean(before), statistics.mean(after)
+    def old_way(i: int) -> int:
+        with requests.Session() as session:
+            job = session.post(f"{url}/api/v1/jobs", files={"image": ("p.jpg", jpeg(1000 + i))}, timeout=60).json()
+            for polls, interval in enumerate(Poll().intervals(), 1):
+                time.sleep(interval)
+                if session.get(job["url"], timeout=30).json()["status"] in ENDED:
+                    return polls
+        raise AssertionError("unreachable")
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        before = list(pool.map(old_way, range(count)))
+    after = Client(url).run_many([jpeg(2000 + i) for i in range(count)], concurrency).polls_per_job
+    return statistics.mean(before), after
 
 
 def main() -> int:
@@ -130,6 +134,7 @@ def main() -> int:
     parser.add_argument("--waiters", type=int, default=500)
     parser.add_argument("--submits", type=int, default=60)
     parser.add_argument("--polls", type=int, default=0, metavar="JOBS", help="also count polls per job over JOBS jobs")
+    parser.add_argument("--concurrency", type=int, default=32, help="clients at once for --polls (bench's default)")
     args = parser.parse_args()
 
     from cli.broker import free_port
@@ -184,9 +189,9 @@ def main() -> int:
             from cli.bench.client import Client
 
             Client(url).run_one(jpeg(99))  # the worker loads its model first
-            before, after = polls_per_job(url, args.polls)
+            before, after = polls_per_job(url, args.polls, args.concurrency)
             print(f"polls per job: {before:.1f} with the old polling client, {after:.1f} with sync mode "
-                  f"(dogbreed bench's run_one), over {args.polls} jobs each")
+                  f"(dogbreed bench's run_many), {args.polls} jobs each, {args.concurrency} clients")
     finally:
         for proc in (worker, web):
             if proc is not None and proc.poll() is None:

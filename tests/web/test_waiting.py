@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -183,3 +184,29 @@ def test_many_long_polls_do_not_hold_the_threads_submits_need(settings, tmp_path
             assert {w.result().json()["status"] for w in waits} == {"canceled"}
     finally:
         server.stop()
+
+
+def changes_seen(pubsub, job_id: str, until: str) -> list[str]:
+    """The statuses published for a job, in order, until `until` (what a waiter is woken by)."""
+    seen: list[str] = []
+    deadline = time.monotonic() + 90  # a bound on the wait, not a figure under test
+    while until not in seen:
+        assert time.monotonic() < deadline, f"published for job {job_id}: {seen} only"
+        message = pubsub.get_message(timeout=1)
+        if message and message["type"] == "message":
+            seen += [c["status"] for c in json.loads(message["data"])["changes"] if c["job"] == job_id]
+    return seen
+
+
+def test_the_worker_publishes_each_change_once_committed(web, worker, settings):
+    import redis
+
+    from shared.redis_keys import job_events_channel
+
+    pubsub = redis.Redis.from_url(settings.broker_url).pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(job_events_channel(settings.queue))
+    with web.session() as http:
+        job = http.post(f"{web.url}/api/v1/jobs", files={"image": ("dog.jpg", jpeg_bytes())}, timeout=30).json()
+        assert changes_seen(pubsub, job["id"], "succeeded") == ["running", "succeeded"]
+        assert http.get(f"{web.url}/api/v1/jobs/{job['id']}", timeout=30).json()["status"] == "succeeded"
+    pubsub.close()

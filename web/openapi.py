@@ -289,7 +289,7 @@ for _path, _method, _done in (("/api/v1/jobs", "post", "The job ended within the
         _operation["responses"]["200"] = _json(_ref("Album"), _done, {**_LOCATION, **_APPLIED})
     _operation["responses"].setdefault("400", {"$ref": "#/components/responses/E400"})
 for _path in ("/api/v1/jobs/{job_id}", "/api/v1/batches/{batch_id}"):
-    PATHS[_path]["get"]["parameters"] = [_WAIT]
+    PATHS[_path]["get"].setdefault("parameters", []).append(_WAIT)
     PATHS[_path]["get"]["responses"].setdefault("400", {"$ref": "#/components/responses/E400"})
 PATHS["/api/v1/jobs/{job_id}/events"] = {"parameters": [_JOB_ID], "get": {
     "operationId": "jobEvents", "summary": "A job's changes as server-sent events", "tags": ["jobs"],

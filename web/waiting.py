@@ -68,6 +68,7 @@ class Hub:
         self.count = 0
         self.ready = threading.Event()
         self._pid: int | None = None  # the listener belongs to the process that started it (gunicorn forks)
+        self._stopped = threading.Event()
 
     def publish(self, session: Any) -> None:
         """After a commit in web (a cancel): what it changed, to every web process's waiters."""
@@ -122,20 +123,24 @@ class Hub:
             self.ready.clear()
         threading.Thread(target=self._listen, name="job-events", daemon=True).start()
 
+    def close(self) -> None:
+        """The listener stops within a few seconds (tests; a process's own one lives as long as it)."""
+        self._stopped.set()
+
     def _listen(self) -> None:
         backoff = 0.5
-        while True:
+        while not self._stopped.is_set():
+            client = redis.Redis.from_url(self.broker_url or "", socket_connect_timeout=2, health_check_interval=30)
+            pubsub = client.pubsub()
             try:
-                client = redis.Redis.from_url(self.broker_url or "", socket_connect_timeout=2, health_check_interval=30)
-                pubsub = client.pubsub()
                 pubsub.subscribe(self.channel)
-                while True:
-                    message = pubsub.get_message(timeout=5.0)
+                while not self._stopped.is_set():
+                    message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
                     if message["type"] == "subscribe":
+                        self._wake_all()  # then ready: a slot taken after this is woken only by its changes
                         self.ready.set()
-                        self._wake_all()
                         backoff = 0.5
                     elif message["type"] == "message":
                         self.wake(key for change in job_events.parse(message["data"])
@@ -144,8 +149,11 @@ class Hub:
                 self.ready.clear()
                 self._wake_all()
                 log.warning("job events: %s; listening again in %.1fs", exc, backoff)
-                time.sleep(backoff)
+                self._stopped.wait(backoff)
                 backoff = min(10.0, backoff * 2)
+            finally:
+                pubsub.close()
+                client.close()
 
 
 def init_app(app: Flask) -> None:

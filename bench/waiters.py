@@ -69,10 +69,11 @@ def submit_p50(session: requests.Session, url: str, count: int, seed: int) -> fl
     return statistics.median(times) * 1000
 
 
-def open_waiters(port: int, job_id: str, count: int) -> list[socket.socket]:
+def open_waiters(port: int, job_id: str, count: int, wait_s: int = 60, streams: bool = True) -> list[socket.socket]:
+    """Half long polls, half event streams (or long polls alone)."""
     socks = []
     for i in range(count):
-        path = f"/api/v1/jobs/{job_id}?wait=60" if i % 2 else f"/api/v1/jobs/{job_id}/events"
+        path = f"/api/v1/jobs/{job_id}/events" if streams and i % 2 == 0 else f"/api/v1/jobs/{job_id}?wait={wait_s}"
         sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: */*\r\n\r\n".encode())
         socks.append(sock)
@@ -129,12 +130,49 @@ def polls_per_job(url: str, count: int, concurrency: int) -> tuple[float, float]
     return statistics.mean(before), after
 
 
+def other_model(env: dict[str, str], tmp: Path, gunicorn: list[str], waiters: int, wait_s: int,
+                streams: bool) -> tuple[float, float, float]:
+    """Another server model for the same app: submit p50 without and with `waiters` open, and RSS (MiB)."""
+    from cli.broker import free_port
+
+    port = free_port()
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", *gunicorn, "--bind",
+                            f"127.0.0.1:{port}", "web.wsgi:app"], cwd=ROOT, env=env, start_new_session=True,
+                           stdout=open(tmp / "web-other.log", "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                time.sleep(0.2)
+        session = requests.Session()
+        held = session.post(f"{url}/api/v1/jobs", files={"image": ("held.jpg", jpeg(0))}, timeout=30).json()
+        submit_p50(session, url, 10, 20_000)
+        without = submit_p50(session, url, 20, 30_000)
+        socks = open_waiters(port, held["id"], waiters, wait_s=wait_s, streams=streams)
+        time.sleep(2.0)
+        with_ = submit_p50(requests.Session(), url, 3 if not streams else 20, 40_000)
+        rss = rss_mib(web.pid)
+        for sock in socks:
+            sock.close()
+        return without, with_, rss
+    finally:
+        os.killpg(web.pid, signal.SIGTERM)
+        web.wait(timeout=30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiters", type=int, default=500)
     parser.add_argument("--submits", type=int, default=60)
     parser.add_argument("--polls", type=int, default=0, metavar="JOBS", help="also count polls per job over JOBS jobs")
     parser.add_argument("--concurrency", type=int, default=32, help="clients at once for --polls (bench's default)")
+    parser.add_argument("--old-model", action="store_true", help="also time submits on the server model before "
+                                                                 "(gthread, 4 threads) with 16 long polls open")
+    parser.add_argument("--gevent", metavar="DIR", help="also time gunicorn's gevent worker with the same waiters "
+                                                        "(gevent installed under DIR: it is not a dependency)")
     args = parser.parse_args()
 
     from cli.broker import free_port
@@ -182,6 +220,17 @@ def main() -> int:
         print(f"web RSS (master + workers): {rss_idle:.0f} MiB idle, {rss_waiting:.0f} MiB with the waiters open, "
               f"{rss_after:.0f} MiB after the submits")
         print(f"one cancel woke {ended} of {args.waiters} waiters in {woke_s:.2f}s ({refused} refused at the cap)")
+        if args.old_model:
+            old_without, old_with, _ = other_model(env, tmp, ["--threads", "4"], 16, 5, streams=False)
+            print(f"the model before (gthread, 2 x 4 threads, no waiter threads), 16 long polls (?wait=5) open: "
+                  f"submit p50 {old_without:.1f} ms without, {old_with:.1f} ms with them "
+                  f"(ratio {old_with / old_without:.1f})")
+        if args.gevent:
+            gevent_env = {**env, "PYTHONPATH": f"{ROOT}:{args.gevent}"}
+            g_without, g_with, g_rss = other_model(gevent_env, tmp, ["-k", "gevent", "--worker-connections", "1000"],
+                                                   args.waiters, 60, streams=True)
+            print(f"gevent worker (2 processes): submit p50 {g_without:.1f} ms without, {g_with:.1f} ms with "
+                  f"{args.waiters} waiters (ratio {g_with / g_without:.2f}); RSS {g_rss:.0f} MiB with them open")
         if args.polls:
             worker = subprocess.Popen([sys.executable, "-m", "cli.main", "worker", "--node", f"bench@{os.getpid()}",
                                        "--queues", settings.queue], cwd=ROOT, env=env, start_new_session=True,

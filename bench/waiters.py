@@ -59,6 +59,11 @@ def rss_mib(root_pid: int) -> float:
 
 
 def submit_p50(session: requests.Session, url: str, count: int, seed: int) -> float:
+    return statistics.median(submit_times(session, url, count, seed))
+
+
+def submit_times(session: requests.Session, url: str, count: int, seed: int) -> list[float]:
+    """Milliseconds per submit, one after another."""
     times = []
     for i in range(count):
         start = time.perf_counter()
@@ -66,7 +71,7 @@ def submit_p50(session: requests.Session, url: str, count: int, seed: int) -> fl
         times.append(time.perf_counter() - start)
         if answer.status_code != 202:
             raise SystemExit(f"submit answered {answer.status_code}: {answer.text[:200]}")
-    return statistics.median(times) * 1000
+    return [t * 1000 for t in times]
 
 
 def open_waiters(port: int, job_id: str, count: int, wait_s: int = 60, streams: bool = True) -> list[socket.socket]:
@@ -131,12 +136,13 @@ def polls_per_job(url: str, count: int, concurrency: int) -> tuple[float, float]
 
 
 def other_model(env: dict[str, str], tmp: Path, gunicorn: list[str], waiters: int, wait_s: int,
-                streams: bool) -> tuple[float, float, float]:
-    """Another server model for the same app: submit p50 without and with `waiters` open, and RSS (MiB)."""
+                streams: bool, submits: int) -> tuple[float, float, float, float]:
+    """Another server model for the same app: submit p50 without `waiters` open, the first submit's time
+    once they are, the p50 of `submits` with them, and RSS (MiB)."""
     from cli.broker import free_port
 
     port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "2", *gunicorn, "--bind",
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--graceful-timeout", "5", *gunicorn, "--bind",
                             f"127.0.0.1:{port}", "web.wsgi:app"], cwd=ROOT, env=env, start_new_session=True,
                            stdout=open(tmp / "web-other.log", "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -153,11 +159,12 @@ def other_model(env: dict[str, str], tmp: Path, gunicorn: list[str], waiters: in
         without = submit_p50(session, url, 20, 30_000)
         socks = open_waiters(port, held["id"], waiters, wait_s=wait_s, streams=streams)
         time.sleep(2.0)
-        with_ = submit_p50(requests.Session(), url, 3 if not streams else 20, 40_000)
+        first = submit_p50(requests.Session(), url, 1, 40_000)
+        with_ = submit_p50(requests.Session(), url, submits, 50_000)
         rss = rss_mib(web.pid)
         for sock in socks:
             sock.close()
-        return without, with_, rss
+        return without, first, with_, rss
     finally:
         os.killpg(web.pid, signal.SIGTERM)
         web.wait(timeout=30)
@@ -166,7 +173,8 @@ def other_model(env: dict[str, str], tmp: Path, gunicorn: list[str], waiters: in
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiters", type=int, default=500)
-    parser.add_argument("--submits", type=int, default=60)
+    parser.add_argument("--submits", type=int, default=90, help="submits timed each way, over --rounds")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--polls", type=int, default=0, metavar="JOBS", help="also count polls per job over JOBS jobs")
     parser.add_argument("--concurrency", type=int, default=32, help="clients at once for --polls (bench's default)")
     parser.add_argument("--old-model", action="store_true", help="also time submits on the server model before "
@@ -200,35 +208,48 @@ def main() -> int:
             except requests.RequestException:
                 time.sleep(0.2)
         session = requests.Session()
-        held = session.post(f"{url}/api/v1/jobs", files={"image": ("held.jpg", jpeg(0))}, timeout=30).json()
         submit_p50(session, url, 10, 10_000)  # warm both processes
         rss_idle = rss_mib(web.pid)
-        without = submit_p50(session, url, args.submits, 1)
-        socks = open_waiters(port, held["id"], args.waiters)
-        time.sleep(2.0)  # let every connection reach its slot
-        rss_waiting = rss_mib(web.pid)
-        with_ = submit_p50(session, url, args.submits, 1 + args.submits)
-        rss_after = rss_mib(web.pid)
-        start = time.perf_counter()
-        session.delete(f"{url}/api/v1/jobs/{held['id']}", timeout=30)
-        ended, refused = answered(socks, 60)
-        woke_s = time.perf_counter() - start
+        # Rounds of (without, with) one after the other, so that the machine's other load falls on both alike.
+        without: list[float] = []
+        with_: list[float] = []
+        rss_waiting = rss_after = 0.0
+        ended = refused = 0
+        woke_s: list[float] = []
+        per_round = max(1, args.submits // args.rounds)
+        for r in range(args.rounds):
+            held = session.post(f"{url}/api/v1/jobs", files={"image": ("held.jpg", jpeg(r))}, timeout=30).json()
+            without += submit_times(session, url, per_round, 100_000 * (r + 1))
+            socks = open_waiters(port, held["id"], args.waiters)
+            time.sleep(2.0)  # let every connection reach its slot
+            rss_waiting = max(rss_waiting, rss_mib(web.pid))
+            with_ += submit_times(session, url, per_round, 100_000 * (r + 1) + 50_000)
+            rss_after = max(rss_after, rss_mib(web.pid))
+            start = time.perf_counter()
+            session.delete(f"{url}/api/v1/jobs/{held['id']}", timeout=30)
+            woken, refusals = answered(socks, 60)
+            woke_s.append(time.perf_counter() - start)
+            ended, refused = ended + woken, refused + refusals
+        p50_without, p50_with = statistics.median(without), statistics.median(with_)
         print(f"waiters: {args.waiters} open (half ?wait=60, half /events), 2 gunicorn gthread processes, "
-              f"DOGBREED_MAX_WAITERS={settings.max_waiters} each")
-        print(f"submit p50: {without:.1f} ms without waiters, {with_:.1f} ms with them: ratio {with_ / without:.2f} "
-              "(target <= 1.2)")
-        print(f"web RSS (master + workers): {rss_idle:.0f} MiB idle, {rss_waiting:.0f} MiB with the waiters open, "
-              f"{rss_after:.0f} MiB after the submits")
-        print(f"one cancel woke {ended} of {args.waiters} waiters in {woke_s:.2f}s ({refused} refused at the cap)")
+              f"DOGBREED_MAX_WAITERS={settings.max_waiters} each; {args.rounds} rounds of {per_round} submits each way")
+        print(f"submit p50: {p50_without:.1f} ms without waiters, {p50_with:.1f} ms with them: ratio "
+              f"{p50_with / p50_without:.2f} (target <= 1.2)")
+        print(f"web RSS (master + workers): {rss_idle:.0f} MiB idle, at most {rss_waiting:.0f} MiB with the waiters "
+              f"open, {rss_after:.0f} MiB after the submits")
+        print(f"each round's cancel woke its waiters: {ended} of {args.rounds * args.waiters} answered, slowest round "
+              f"{max(woke_s):.2f}s ({refused} refused at the cap)")
         if args.old_model:
-            old_without, old_with, _ = other_model(env, tmp, ["--threads", "4"], 16, 5, streams=False)
-            print(f"the model before (gthread, 2 x 4 threads, no waiter threads), 16 long polls (?wait=5) open: "
-                  f"submit p50 {old_without:.1f} ms without, {old_with:.1f} ms with them "
-                  f"(ratio {old_with / old_without:.1f})")
+            old_without, old_first, _, _ = other_model(env, tmp, ["--workers", "1", "--threads", "4"], 8, 5,
+                                                       streams=False, submits=1)
+            print(f"the model before (gthread, 4 threads a process, none for waiters), 8 long polls (?wait=5) open on one process: "
+                  f"submit p50 {old_without:.1f} ms without; the first submit with them took {old_first:.0f} ms "
+                  "(it waits for a thread)")
         if args.gevent:
             gevent_env = {**env, "PYTHONPATH": f"{ROOT}:{args.gevent}"}
-            g_without, g_with, g_rss = other_model(gevent_env, tmp, ["-k", "gevent", "--worker-connections", "1000"],
-                                                   args.waiters, 60, streams=True)
+            g_without, _, g_with, g_rss = other_model(gevent_env, tmp, ["--workers", "2", "-k", "gevent",
+                                                                        "--worker-connections", "1000"],
+                                                      args.waiters, 60, streams=True, submits=args.submits)
             print(f"gevent worker (2 processes): submit p50 {g_without:.1f} ms without, {g_with:.1f} ms with "
                   f"{args.waiters} waiters (ratio {g_with / g_without:.2f}); RSS {g_rss:.0f} MiB with them open")
         if args.polls:

@@ -67,10 +67,9 @@ def stream(key: str, read: Callable[[], dict[str, Any]], status: Callable[[dict[
                     yield event("done", body)
                     return
                 db().close()
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                if not slot.wait(min(KEEPALIVE_S, left)):
+                while not slot.wait(min(KEEPALIVE_S, deadline - time.monotonic())):  # read again only when woken
+                    if time.monotonic() >= deadline:
+                        return
                     yield ": keepalive\n\n"
         finally:
             slot.close()

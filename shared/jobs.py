@@ -40,11 +40,14 @@ def iso(value: datetime | None) -> str | None:
 
 def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int, fmt: str,
                width: int, height: int, filename: str | None, pipeline: str = "classify",
-               album_id: str | None = None, idempotency_key: str | None = None, callback_url: str | None = None) -> Job:
+               album_id: str | None = None, idempotency_key: str | None = None, callback_url: str | None = None,
+               lane: str | None = None, cancel_after_at: datetime | None = None,
+               webhook_events: str | None = None) -> Job:
     job = Job(owner_id=owner_id, status=QUEUED, image_sha256=sha256, image_bytes=size, image_format=fmt,
               image_width=width, image_height=height, original_filename=(filename or "")[:255] or None,
               pipeline=pipeline, album_id=album_id, idempotency_key=idempotency_key, callback_url=callback_url,
-              webhook_status="pending" if callback_url else None)
+              webhook_status="pending" if callback_url else None, lane=lane, cancel_after_at=cancel_after_at,
+              webhook_events=webhook_events)
     session.add(job)
     session.flush()
     return job

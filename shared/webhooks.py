@@ -24,6 +24,21 @@ SIGNATURE_HEADER = "X-Dogbreed-Signature"
 MAX_URL_LENGTH = 2000
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 STATES = (PENDING, DELIVERED, FAILED)
+# What a callback_url is sent (webhook_events): `completed` (the default) when the job or album ended,
+# `started` too when its work began. The header says which; the body is the job or the album.
+COMPLETED, STARTED = "completed", "started"
+EVENTS = (COMPLETED, STARTED)
+EVENT_HEADER = "X-Dogbreed-Event"
+
+
+def events_value(names: list[str]) -> str | None:
+    """Events as stored on a row: None for the default (completed alone), else comma-joined in EVENTS' order."""
+    chosen = [event for event in EVENTS if event in names]
+    return None if chosen == [COMPLETED] else ",".join(chosen)
+
+
+def events_of(value: str | None) -> tuple[str, ...]:
+    return (COMPLETED,) if not value else tuple(event for event in EVENTS if event in value.split(","))
 
 
 class CallbackUrlError(FixedCodeError, ValueError):

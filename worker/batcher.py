@@ -7,9 +7,12 @@ announces its item for as long as it prepares it (`with batcher.announce() as an
 the announcement ends when the item is submitted or the block is left, whichever comes first, so
 no path can forget it. Each caller waits on its own Future. `submit_all` hands in a group that
 stays together in one batch (a chunk's results: one transaction), unless it alone is bigger than one.
+An `urgent` item (the interactive lane's, see shared.celeryconf.LANES) goes ahead of every item
+still waiting, so a single upload joins the next batch, not the end of an album's line.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -27,7 +30,9 @@ class Batcher:
         self._run = run
         self.max_batch = max(1, max_batch)
         self.max_delay_s = max(0.0, max_delay_s)
-        self._queue: queue.Queue[list[tuple[Any, Future]] | None] = queue.Queue()
+        # (rank, arrival, group): urgent groups first, then in arrival order; None (close) after all.
+        self._queue: queue.PriorityQueue[tuple[int, int, list[tuple[Any, Future]] | None]] = queue.PriorityQueue()
+        self._arrival = itertools.count()
         self._held: list[tuple[Any, Future]] | None = None  # a group that did not fit the last batch
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
@@ -45,9 +50,15 @@ class Batcher:
         finally:
             announced.end()
 
-    def submit(self, item: Any, announced: "Announcement | None" = None) -> Future:
+    def _put(self, group: list[tuple[Any, Future]] | None, rank: int) -> None:
+        self._queue.put((rank, next(self._arrival), group))
+
+    def _get(self, timeout: float | None = None, block: bool = True) -> list[tuple[Any, Future]] | None:
+        return self._queue.get(block, timeout)[2]
+
+    def submit(self, item: Any, announced: "Announcement | None" = None, urgent: bool = False) -> Future:
         future: Future = Future()
-        self._queue.put([(item, future)])
+        self._put([(item, future)], 0 if urgent else 1)
         if announced is not None:
             announced.end()
         return future
@@ -56,24 +67,24 @@ class Batcher:
         """Items that must run in the same batch: one entry in the queue, never split."""
         group: list[tuple[Any, Future]] = [(item, Future()) for item in items]
         if group:
-            self._queue.put(group)
+            self._put(group, 1)
         return [future for _, future in group]
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._put(None, 2)
         self._thread.join(timeout=10)
 
     def _gather(self, first: list[tuple[Any, Future]]) -> tuple[list[tuple[Any, Future]], bool]:
         batch, deadline = list(first), time.monotonic() + self.max_delay_s
         while len(batch) < self.max_batch:
             try:
-                nxt = self._queue.get_nowait()  # whatever is already here joins at once
+                nxt = self._get(block=False)  # whatever is already here joins at once
             except queue.Empty:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0 or self._expected <= 0:  # nothing on its way: do not wait for company
                     break
                 try:
-                    nxt = self._queue.get(timeout=min(timeout, 0.002))
+                    nxt = self._get(timeout=min(timeout, 0.002))
                 except queue.Empty:
                     continue
             if nxt is None:
@@ -86,7 +97,7 @@ class Batcher:
 
     def _loop(self) -> None:
         while True:
-            first, self._held = self._held or self._queue.get(), None
+            first, self._held = self._held or self._get(), None
             if first is None:
                 return
             batch, stop = self._gather(first)

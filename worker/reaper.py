@@ -17,7 +17,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import job_metrics, jobs
-from shared.celeryconf import TASK_WEBHOOK, make_celery, task_for
+from shared.celeryconf import TASK_WEBHOOK, job_lane, lane_queue, lane_queues, make_celery, task_for
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.redis_keys import alive_nodes
 from shared.settings import Settings
@@ -49,7 +49,9 @@ class Reaper:
         # Queued before the message goes: a worker that gets it at once must find the job claimable.
         jobs.requeue(session, job.id)
         session.commit()
-        self.celery.send_task(task_for(job.pipeline), args=[job.id], task_id=job.id, queue=self.settings.queue)
+        # Into its own lane: a single upload stays ahead of album images after a worker died.
+        self.celery.send_task(task_for(job.pipeline), args=[job.id], task_id=job.id,
+                              queue=lane_queue(self.settings, job_lane(job.lane, job.album_id)))
         counts["requeued"] += 1
 
     def run_once(self) -> dict[str, int]:
@@ -57,7 +59,7 @@ class Reaper:
         with session_scope(self.sessions) as session:
             stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
             # A queued job whose message (its own or its chunk's) still waits keeps it: no second message.
-            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue)
+            waiting = (heartbeat.messages_in_broker(self.redis, lane_queues(self.settings))
                        if any(job.status == jobs.QUEUED for job in stale) else set())
             for job in stale:
                 if job.status == jobs.QUEUED and job.id in waiting:
@@ -120,7 +122,7 @@ class Reaper:
         if not candidates:
             return
         live_held = set().union(*(heartbeat.held_by(self.redis, queue, node) for node in alive))
-        present = heartbeat.messages_in_broker(self.redis, queue, SETTLE_S)
+        present = heartbeat.messages_in_broker(self.redis, lane_queues(self.settings), SETTLE_S)
         for job in candidates:
             if job.id not in present and job.id not in live_held:
                 self._resend(session, job, counts)

@@ -13,6 +13,7 @@ rate, decode and resize at 1.3x; threads, not processes, so no image crosses a p
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -30,6 +31,8 @@ from worker import metrics
 from worker.batcher import Announcement, Batcher
 from worker.model_holder import ModelHolder, resolve_max_batch
 from worker.result_writer import Outcome, ResultWriter
+
+BULK_CHUNKS_IN_FLIGHT = 2
 
 
 @dataclass
@@ -75,6 +78,9 @@ class Runtime:
         self.store = open_image_store(settings)
         self.holder = ModelHolder(settings)
         self.batcher = Batcher(self._run_batch, self.max_batch, settings.max_batch_delay_ms / 1000)
+        # Lanes: at most this many album chunks in the pipeline at once (one decoding while one is in
+        # the model), so an interactive job arriving meanwhile finds threads, CPU and the next batch.
+        self.bulk_gate = threading.BoundedSemaphore(BULK_CHUNKS_IN_FLIGHT) if settings.lanes else None
         self.writer = ResultWriter(self.sessions, self.max_batch, _redis(settings), settings.queue)
 
     def setup(self) -> None:
@@ -115,9 +121,10 @@ class Runtime:
         models = self.holder.current()
         return self.submit_input(to_uint8(rgb, models.backbone.input_size), announced)
 
-    def submit_input(self, resized: np.ndarray, announced: Announcement | None = None) -> Pending:
-        """An image already resized to the model's input (uint8) into the batch being gathered."""
-        return Pending(self.batcher.submit(resized, announced), time.perf_counter())
+    def submit_input(self, resized: np.ndarray, announced: Announcement | None = None, urgent: bool = False) -> Pending:
+        """An image already resized to the model's input (uint8) into the batch being gathered
+        (`urgent`, the interactive lane's: ahead of the images still waiting for a batch)."""
+        return Pending(self.batcher.submit(resized, announced, urgent), time.perf_counter())
 
     def input_size(self) -> int:
         return self.holder.current().backbone.input_size

@@ -23,6 +23,9 @@ KINDS = ("dog", "human", "neither")
 NOOP_KIND = "noop"  # the result of the benchmark pipeline, which runs the queue path without a model
 # Session.info key: ids of jobs with a callback_url that ended in this transaction (see shared.webhooks).
 ENDED_WITH_CALLBACK = "dogbreed.ended_with_callback"
+# Session.info key: albums some of whose jobs ended in this transaction (their one webhook may be due).
+ALBUMS_WITH_ENDS = "dogbreed.albums_with_ends"
+DEADLINE_EXCEEDED = "deadline_exceeded"  # error.code of a job canceled by its Cancel-After deadline
 ADMISSION_LOCK_KEY = 0x646F6762  # "dogb": Postgres advisory lock held while a request admits jobs
 
 
@@ -89,21 +92,58 @@ def claim_chunk(session: Session, job_ids: list[str], node: str, max_attempts: i
     """
     if not job_ids:
         return []
-    node = node[:200]
+    node, now = node[:200], utcnow()
     rows = session.execute(
         update(Job)
-        .where(Job.id.in_(job_ids), _claimable(node), Job.attempts < max_attempts)
+        .where(Job.id.in_(job_ids), _claimable(node), Job.attempts < max_attempts, _within_deadline(now))
         .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node)
         .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts)
         .execution_options(synchronize_session=False)
     ).all()
     claimed = {row.id: Claimed(*row) for row in rows}
     if len(claimed) < len(set(job_ids)):
+        left = set(session.scalars(select(Job.id).where(Job.id.in_(set(job_ids) - set(claimed)), _claimable(node),
+                                                        ~_within_deadline(now))))
+        if left:  # past their Cancel-After deadline: they end here, not on the model
+            cancel_past_deadline(session, list(left))
         spent = session.execute(select(Job.id, Job.attempts).where(
-            Job.id.in_(set(job_ids) - set(claimed)), _claimable(node), Job.attempts >= max_attempts)).all()
+            Job.id.in_(set(job_ids) - set(claimed) - left), _claimable(node), Job.attempts >= max_attempts)).all()
         for job_id, attempts in spent:
             give_up(session, job_id, attempts)
     return [claimed[job_id] for job_id in dict.fromkeys(job_ids) if job_id in claimed]
+
+
+def _within_deadline(now: datetime) -> Any:
+    return Job.cancel_after_at.is_(None) | (Job.cancel_after_at > now)
+
+
+def cancel_past_deadline(session: Session, job_ids: list[str] | None = None, limit: int = 500) -> list[str]:
+    """Queued or running jobs past their Cancel-After deadline -> canceled with `deadline_exceeded`, in
+    one statement: the given ones (a worker's chunk) or any (the sweep). A worker still running one
+    has its result refused as after a cancel. Returns the ids that moved."""
+    now = utcnow()
+    where = [Job.status.in_(UNFINISHED), Job.cancel_after_at.is_not(None), Job.cancel_after_at <= now]
+    if job_ids is None:
+        job_ids = list(session.scalars(select(Job.id).where(*where).order_by(Job.cancel_after_at).limit(limit)))
+    if not job_ids:
+        return []
+    rows = session.execute(
+        update(Job).where(Job.id.in_(job_ids), *where)
+        .values(status=CANCELED, finished_at=now, result=None, error_code=DEADLINE_EXCEEDED,
+                error_message="Not finished by its Cancel-After deadline; nothing more will run for it.")
+        .returning(Job.id, Job.callback_url, Job.album_id)
+        .execution_options(synchronize_session=False)).all()
+    for row in rows:
+        _note_end(session, row.id, row.callback_url, row.album_id)
+    return [row.id for row in rows]
+
+
+def _note_end(session: Session, job_id: str, callback_url: str | None, album_id: str | None) -> None:
+    """What the committer announces: a job's own webhook, and its album's (due once all its jobs ended)."""
+    if callback_url:
+        session.info.setdefault(ENDED_WITH_CALLBACK, []).append(job_id)
+    if album_id:
+        session.info.setdefault(ALBUMS_WITH_ENDS, set()).add(album_id)
 
 
 def claim(session: Session, job_id: str, node: str, max_attempts: int) -> Claimed | None:
@@ -143,13 +183,12 @@ def _finish(session: Session, job_id: str, **values: Any) -> bool:
         update(Job)
         .where(Job.id == job_id, Job.status.in_(UNFINISHED))
         .values(finished_at=utcnow(), **values)
-        .returning(Job.callback_url)
+        .returning(Job.callback_url, Job.album_id)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return False
-    if row.callback_url:
-        session.info.setdefault(ENDED_WITH_CALLBACK, []).append(job_id)
+    _note_end(session, job_id, row.callback_url, row.album_id)
     return True
 
 
@@ -213,12 +252,12 @@ def finish_many(session: Session, outcomes: list[tuple[str, dict[str, Any] | Non
         update(Job)
         .where(Job.id.in_(list(rows)), Job.status.in_(UNFINISHED))
         .values(finished_at=utcnow(), **{name: column(name) for name in next(iter(rows.values()))})
-        .returning(Job.id, Job.status, Job.result_kind, Job.created_at, Job.finished_at, Job.callback_url)
+        .returning(Job.id, Job.status, Job.result_kind, Job.created_at, Job.finished_at, Job.callback_url,
+                   Job.album_id)
         .execution_options(synchronize_session=False)
     ).all()
     for row in ended:
-        if row.callback_url:
-            session.info.setdefault(ENDED_WITH_CALLBACK, []).append(row.id)
+        _note_end(session, row.id, row.callback_url, row.album_id)
     return {row.id: Ended(row.id, row.status, row.result_kind, as_utc(row.created_at), as_utc(row.finished_at))
             for row in ended}
 
@@ -382,7 +421,10 @@ def to_dict(job: Job) -> dict[str, Any]:
             "height": job.image_height,
         },
         "result": job.result if job.status == SUCCEEDED else None,
-        "error": {"code": job.error_code, "message": job.error_message} if job.status == FAILED else None,
+        # failed, or canceled by its deadline (a user's cancel has no error)
+        "error": {"code": job.error_code, "message": job.error_message}
+        if job.status == FAILED or (job.status == CANCELED and job.error_code) else None,
+        "cancel_after_at": iso(job.cancel_after_at),
         "webhook": webhook_dict(job),
     }
     return data

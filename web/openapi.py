@@ -41,7 +41,7 @@ ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     400: ("A bad field, parameter or file; `error.message` names the fix.",
           ("missing_image", "too_many_files", "empty_file", "corrupt_image", "image_too_small", "too_many_scans",
            "csrf_failed", "bad_page", "bad_pipeline", "bad_filter", "bad_idempotency_key", "bad_callback_url",
-           "webhooks_unavailable", http_error_code(BadRequest()))),
+           "webhooks_unavailable", "bad_cancel_after", "bad_webhook_events", http_error_code(BadRequest()))),
     401: ("No API key or session, or a wrong key (when auth is on).", ("unauthorized", "invalid_api_key")),
     403: ("Not allowed for this user.", ("admin_only", "metrics_forbidden")),
     404: ("Not there, or not yours (the same answer).",
@@ -90,7 +90,8 @@ SCHEMAS: dict[str, Any] = {
     "JobError": _closed(["code", "message"], {
         "code": {"type": "string", "description": "Why the job failed: an image code from the Error list "
                                                   "(the worker checks the stored image again), or e.g. "
-                                                  "`image_missing`, `model_unavailable`, `too_many_attempts`."},
+                                                  "`image_missing`, `model_unavailable`, `too_many_attempts`; "
+                                                  "`deadline_exceeded` on a job canceled by its Cancel-After."},
         "message": {"type": "string"}}),
     "Result": {
         "type": "object", "required": ["kind"], "additionalProperties": False,
@@ -127,7 +128,7 @@ SCHEMAS: dict[str, Any] = {
     "JobCore": {
         "type": "object",
         "required": ["id", "status", "batch_id", "created_at", "started_at", "finished_at", "attempts", "image",
-                     "result", "error", "webhook"],
+                     "result", "error", "webhook", "cancel_after_at"],
         "description": "A job as the webhook sends it.",
         "properties": {
             "id": _ID,
@@ -141,8 +142,10 @@ SCHEMAS: dict[str, Any] = {
                 "bytes": {"type": "integer"}, "format": {"enum": list(ALLOWED_FORMATS)},
                 "width": {"type": "integer"}, "height": {"type": "integer"}}),
             "result": {"oneOf": [_ref("Result"), {"type": "null"}], "description": "Set when succeeded."},
-            "error": {"oneOf": [_ref("JobError"), {"type": "null"}], "description": "Set when failed."},
+            "error": {"oneOf": [_ref("JobError"), {"type": "null"}],
+                      "description": "Set when failed, or canceled by its deadline (`deadline_exceeded`)."},
             "webhook": _ref("Webhook"),
+            "cancel_after_at": {**_TIME, "description": "The Cancel-After deadline it was given; null when none."},
         },
     },
     "Job": {
@@ -205,12 +208,18 @@ _FILTERS = [
      "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
 ]
 
+_CANCEL_AFTER = {"name": "Cancel-After", "in": "header",
+                 "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,5}[smh]$", "examples": ["30s", "5m", "2h"]},
+                 "description": "A deadline from now, at most a day (24h): a job not finished by then ends "
+                                "`canceled` with error.code `deadline_exceeded` (a bad value: 400 `bad_cancel_after`)."}
+
 PATHS: dict[str, Any] = {
     "/api/v1/jobs": {
         "post": {
             "operationId": "submitJob", "summary": "Submit one image", "tags": ["jobs"],
             "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
-                            "description": "Same key and image within 24 h: the first job again (200), not a new one."}],
+                            "description": "Same key and image within 24 h: the first job again (200), not a new one."},
+                           _CANCEL_AFTER],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _SUBMIT_FORM}}},
             "responses": {"202": _json(_ref("Job"), "Accepted and queued.", _LOCATION),
                           "200": _json(_ref("Job"), "This Idempotency-Key already made this job.", _LOCATION),
@@ -233,6 +242,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/batches": {
         "post": {
             "operationId": "submitBatch", "summary": "Submit an album (several `image` parts)", "tags": ["batches"],
+            "parameters": [_CANCEL_AFTER],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},

@@ -33,7 +33,7 @@ class Batcher:
         # (rank, arrival, group): urgent groups first, then in arrival order; None (close) after all.
         self._queue: queue.PriorityQueue[tuple[int, int, list[tuple[Any, Future]] | None]] = queue.PriorityQueue()
         self._arrival = itertools.count()
-        self._held: list[tuple[Any, Future]] | None = None  # a group that did not fit the last batch
+        self._held: tuple[int, list[tuple[Any, Future]] | None] | None = None  # (rank, group) left for the next batch
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
         self._expected = 0
@@ -53,8 +53,9 @@ class Batcher:
     def _put(self, group: list[tuple[Any, Future]] | None, rank: int) -> None:
         self._queue.put((rank, next(self._arrival), group))
 
-    def _get(self, timeout: float | None = None, block: bool = True) -> list[tuple[Any, Future]] | None:
-        return self._queue.get(block, timeout)[2]
+    def _get(self, timeout: float | None = None, block: bool = True) -> tuple[int, list[tuple[Any, Future]] | None]:
+        rank, _, group = self._queue.get(block, timeout)
+        return rank, group
 
     def submit(self, item: Any, announced: "Announcement | None" = None, urgent: bool = False) -> Future:
         future: Future = Future()
@@ -74,33 +75,36 @@ class Batcher:
         self._put(None, 2)
         self._thread.join(timeout=10)
 
-    def _gather(self, first: list[tuple[Any, Future]]) -> tuple[list[tuple[Any, Future]], bool]:
+    def _gather(self, rank: int, first: list[tuple[Any, Future]]) -> tuple[list[tuple[Any, Future]], bool]:
+        """A batch that starts urgent takes only the urgent items already here: a single upload's
+        pass is not made longer by album images (on a CPU a pass costs about its size)."""
         batch, deadline = list(first), time.monotonic() + self.max_delay_s
         while len(batch) < self.max_batch:
             try:
-                nxt = self._get(block=False)  # whatever is already here joins at once
+                nxt_rank, nxt = self._get(block=False)  # whatever is already here joins at once
             except queue.Empty:
                 timeout = deadline - time.monotonic()
-                if timeout <= 0 or self._expected <= 0:  # nothing on its way: do not wait for company
+                if rank == 0 or timeout <= 0 or self._expected <= 0:  # nothing on its way: do not wait for company
                     break
                 try:
-                    nxt = self._get(timeout=min(timeout, 0.002))
+                    nxt_rank, nxt = self._get(timeout=min(timeout, 0.002))
                 except queue.Empty:
                     continue
             if nxt is None:
                 return batch, True
-            if len(batch) + len(nxt) > self.max_batch:  # a group too big for what is left: the next batch's
-                self._held = nxt
+            # a group too big for what is left, or not urgent in an urgent batch: the next batch's
+            if len(batch) + len(nxt) > self.max_batch or nxt_rank > rank:
+                self._held = (nxt_rank, nxt)
                 break
             batch.extend(nxt)
         return batch, False
 
     def _loop(self) -> None:
         while True:
-            first, self._held = self._held or self._get(), None
+            (rank, first), self._held = self._held or self._get(), None
             if first is None:
                 return
-            batch, stop = self._gather(first)
+            batch, stop = self._gather(rank, first)
             items = [item for item, _ in batch]
             try:
                 outputs = self._run(items)

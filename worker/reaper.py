@@ -7,7 +7,8 @@ Three ways a job loses its message, three ways back:
 - Redis lost its data, or anything else: a job queued or running past DOGBREED_JOB_DEADLINE_S.
 A job is enqueued again only within DOGBREED_MAX_ATTEMPTS, and is failed with the reason after.
 Tasks are idempotent (conditional transitions), so a duplicate message is harmless. The same goes
-for a webhook whose job ended long ago but whose delivery never started."""
+for a webhook whose job ended long ago but whose delivery never started. Jobs past a caller's
+Cancel-After deadline are canceled here too, every few seconds (Maintenance)."""
 from __future__ import annotations
 
 import logging
@@ -54,8 +55,18 @@ class Reaper:
                               queue=lane_queue(self.settings, job_lane(job.lane, job.album_id)))
         counts["requeued"] += 1
 
+    def cancel_past_deadline(self) -> int:
+        """Jobs past their Cancel-After deadline end `canceled` (deadline_exceeded) here, even when no
+        worker would pick them up; a worker claiming one skips it the same way (jobs.claim_chunk).
+        The commit announces their webhooks like any other end."""
+        with session_scope(self.sessions) as session:
+            ended = jobs.cancel_past_deadline(session)
+        if ended:
+            log.info("reaper: %d job(s) canceled at their Cancel-After deadline", len(ended))
+        return len(ended)
+
     def run_once(self) -> dict[str, int]:
-        counts = {"requeued": 0, "failed": 0}
+        counts = {"requeued": 0, "failed": 0, "deadline_canceled": self.cancel_past_deadline()}
         with session_scope(self.sessions) as session:
             stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
             # A queued job whose message (its own or its chunk's) still waits keeps it: no second message.

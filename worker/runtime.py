@@ -30,6 +30,7 @@ from shared.storage import open_image_store
 from worker import metrics
 from worker.batcher import Announcement, Batcher
 from worker.model_holder import ModelHolder, resolve_max_batch
+from worker.priority import InteractiveFirst
 from worker.result_writer import Outcome, ResultWriter
 
 BULK_CHUNKS_IN_FLIGHT = 2
@@ -72,6 +73,8 @@ class Runtime:
         self.settings = settings
         self.max_batch: int = settings.max_batch or 1
         self.decoder = ThreadPoolExecutor(decode_threads(settings), thread_name_prefix="decode")
+        # The interactive lane's own decode threads: album decodes waiting for their turn never block them.
+        self.urgent_decoder = ThreadPoolExecutor(decode_threads(settings), thread_name_prefix="decode-urgent")
         self._buffer: np.ndarray | None = None  # the batch, stacked in place: allocated once, reused
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
@@ -81,6 +84,7 @@ class Runtime:
         # Lanes: at most this many album chunks in the pipeline at once (one decoding while one is in
         # the model), so an interactive job arriving meanwhile finds threads, CPU and the next batch.
         self.bulk_gate = threading.BoundedSemaphore(BULK_CHUNKS_IN_FLIGHT) if settings.lanes else None
+        self.interactive = InteractiveFirst(settings.lanes)  # album work yields to it between stages
         self.writer = ResultWriter(self.sessions, self.max_batch, _redis(settings), settings.queue)
 
     def setup(self) -> None:
@@ -151,6 +155,7 @@ class Runtime:
 
     def close(self) -> None:
         self.decoder.shutdown(wait=False, cancel_futures=True)
+        self.urgent_decoder.shutdown(wait=False, cancel_futures=True)
         self.batcher.close()
         self.writer.close()
         self.engine.dispose()

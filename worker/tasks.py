@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from concurrent.futures import Future
 from contextlib import ExitStack, nullcontext
 from typing import Any
 
@@ -45,6 +44,8 @@ def _failure(job_id: str, exc: Exception) -> Error:
 def _decode_and_submit(runtime: Runtime, job: Claimed, announced: Announcement,
                        handed_at: float, urgent: bool = False) -> tuple[Any, dict[str, float], Pending]:
     """On a decode thread: read, decode and resize one image, and hand it to the batch at once."""
+    if not urgent:
+        runtime.interactive.wait_turn()
     start = time.perf_counter()
     try:
         data = runtime.store.read(job.image_sha256, ALLOWED_FORMATS.get(job.image_format, "bin"))
@@ -68,7 +69,7 @@ def run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool = Fals
     interactive lane, so its images go ahead in the batch; a bulk one waits its turn at the gate."""
     statuses = dict.fromkeys(job_ids, "skipped")
     gate = runtime.bulk_gate if runtime.bulk_gate is not None and not urgent else nullcontext()
-    with gate, ExitStack() as stack:
+    with gate, (runtime.interactive.turn() if urgent else nullcontext()), ExitStack() as stack:
         # The batch being gathered may wait for these images while they are claimed, read and decoded.
         announced = {} if noop else {job_id: stack.enter_context(runtime.batcher.announce()) for job_id in statuses}
         with session_scope(runtime.sessions) as session:
@@ -87,26 +88,18 @@ def run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool = Fals
 def _classify(runtime: Runtime, claimed: list[Claimed], announced: dict[str, Announcement],
               urgent: bool = False) -> list[Outcome]:
     """Every image to the decode threads at once, each into the shared batch as soon as it is ready,
-    then answer each in order: the chunk decodes in parallel and shares batches. A lone urgent job
-    decodes on its own thread, not behind an album's images in the decode pool's line."""
+    then answer each in order: the chunk decodes in parallel and shares batches. An urgent chunk
+    decodes on its own pool, never in line behind an album's images (which wait for it, see priority.py)."""
     handed_at = time.perf_counter()
-    if urgent and len(claimed) == 1:
-        job = claimed[0]
-        inline: Future = Future()
-        try:
-            inline.set_result(_decode_and_submit(runtime, job, announced[job.id], handed_at, urgent))
-        except PASSING_FAULTS:
-            raise
-        except Exception as exc:
-            inline.set_exception(exc)
-        decoding = {job.id: inline}
-    else:
-        decoding = {job.id: runtime.decoder.submit(_decode_and_submit, runtime, job, announced[job.id], handed_at,
-                                                   urgent) for job in claimed}
+    pool = runtime.urgent_decoder if urgent else runtime.decoder
+    decoding = {job.id: pool.submit(_decode_and_submit, runtime, job, announced[job.id], handed_at, urgent)
+                for job in claimed}
     outcomes: list[Outcome] = []
     for job in claimed:
         try:
             rgb, stages, handed_in = decoding[job.id].result()
+            if not urgent:
+                runtime.interactive.wait_turn()
             result = runtime.answer(rgb, (job.image_width, job.image_height), handed_in)
             # The API's stages: waiting for a decode thread is part of the image's queue time.
             queue = round(result.stages_ms.get("queue", 0.0) + stages["decode_wait"], 2)

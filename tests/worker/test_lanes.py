@@ -101,7 +101,7 @@ def test_an_urgent_item_goes_ahead_of_those_still_waiting():
     urgent = batcher.submit("single", urgent=True)
     release.set()
     assert [f.result(timeout=5) for f in (first, *waiting, urgent)]
-    assert batches[1][0] == "single"
+    assert batches[1] == ["single"]  # next, and alone: its pass is not made longer by album images
     batcher.close()
 
 
@@ -118,3 +118,29 @@ def test_a_real_worker_runs_both_lanes(client, worker):
     assert wait_for(lambda: done(f"/api/v1/jobs/{single['id']}"), 90, what="the single job")["status"] == "succeeded"
     finished = wait_for(lambda: done(f"/api/v1/batches/{album['id']}"), 120, what="the album")
     assert finished["summary"]["succeeded"] == 20
+
+
+def test_album_work_waits_for_an_interactive_job_at_its_next_stage():
+    from worker.priority import InteractiveFirst
+
+    first, order = InteractiveFirst(max_wait_s=30), []
+    inside, leave = threading.Event(), threading.Event()
+
+    def interactive():
+        with first.turn():
+            inside.set()
+            leave.wait(10)
+            order.append("single")
+
+    def album_stage():
+        first.wait_turn()
+        order.append("album")
+
+    threading.Thread(target=interactive).start()
+    assert inside.wait(5)
+    waiter = threading.Thread(target=album_stage)
+    waiter.start()
+    leave.set()
+    waiter.join(10)
+    assert order == ["single", "album"]
+    first.wait_turn()  # nobody interactive: no wait

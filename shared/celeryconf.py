@@ -9,7 +9,8 @@ TASK_CLASSIFY = "dogbreed.classify"
 TASK_NOOP = "dogbreed.noop"
 TASK_CLASSIFY_CHUNK = "dogbreed.classify_chunk"
 TASK_NOOP_CHUNK = "dogbreed.noop_chunk"
-TASK_WEBHOOK = "dogbreed.webhook"
+TASK_WEBHOOK = "dogbreed.webhook"  # (job id[, event]): the job's delivery
+TASK_ALBUM_WEBHOOK = "dogbreed.album_webhook"  # (album id, event): an album's one delivery
 # A job row records its pipeline; this is the task that runs it (the reaper resends the same one).
 PIPELINE_TASKS = {"classify": TASK_CLASSIFY, "noop": TASK_NOOP}
 # An album goes out as chunks of up to DOGBREED_MAX_BATCH job ids, one message each: one claim,

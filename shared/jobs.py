@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, case, cast, func, literal, null, select, text, update
 from sqlalchemy.orm import Session
 
-from shared.tables import Job, utcnow
+from shared.tables import Album, Job, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
@@ -25,6 +25,8 @@ NOOP_KIND = "noop"  # the result of the benchmark pipeline, which runs the queue
 ENDED_WITH_CALLBACK = "dogbreed.ended_with_callback"
 # Session.info key: albums some of whose jobs ended in this transaction (their one webhook may be due).
 ALBUMS_WITH_ENDS = "dogbreed.albums_with_ends"
+# Session.info keys: jobs and albums whose work began in this transaction (a `started` webhook may be due).
+STARTED_WITH_CALLBACK, ALBUMS_STARTED = "dogbreed.started_with_callback", "dogbreed.albums_started"
 DEADLINE_EXCEEDED = "deadline_exceeded"  # error.code of a job canceled by its Cancel-After deadline
 ADMISSION_LOCK_KEY = 0x646F6762  # "dogb": Postgres advisory lock held while a request admits jobs
 
@@ -97,10 +99,14 @@ def claim_chunk(session: Session, job_ids: list[str], node: str, max_attempts: i
         update(Job)
         .where(Job.id.in_(job_ids), _claimable(node), Job.attempts < max_attempts, _within_deadline(now))
         .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node)
-        .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts)
+        .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts,
+                   Job.callback_url, Job.webhook_events, Job.album_id)
         .execution_options(synchronize_session=False)
     ).all()
-    claimed = {row.id: Claimed(*row) for row in rows}
+    claimed = {row.id: Claimed(*row[:6]) for row in rows}
+    for row in rows:
+        if row.attempts == 1:  # its first start, not a retry's
+            _note_start(session, row.id, row.callback_url, row.webhook_events, row.album_id)
     if len(claimed) < len(set(job_ids)):
         left = set(session.scalars(select(Job.id).where(Job.id.in_(set(job_ids) - set(claimed)), _claimable(node),
                                                         ~_within_deadline(now))))
@@ -136,6 +142,14 @@ def cancel_past_deadline(session: Session, job_ids: list[str] | None = None, lim
     for row in rows:
         _note_end(session, row.id, row.callback_url, row.album_id)
     return [row.id for row in rows]
+
+
+def _note_start(session: Session, job_id: str, callback_url: str | None, events: str | None,
+                album_id: str | None) -> None:
+    if callback_url and events and "started" in events.split(","):
+        session.info.setdefault(STARTED_WITH_CALLBACK, []).append(job_id)
+    if album_id:
+        session.info.setdefault(ALBUMS_STARTED, set()).add(album_id)
 
 
 def _note_end(session: Session, job_id: str, callback_url: str | None, album_id: str | None) -> None:
@@ -389,6 +403,73 @@ def release_stale_key(session: Session, owner_id: int | None, key: str, within_s
     cutoff = utcnow() - timedelta(seconds=within_s)
     session.execute(update(Job).where(Job.idempotency_key == key, Job.created_at < cutoff, _owned_by(owner_id))
                     .values(idempotency_key=None).execution_options(synchronize_session=False))
+
+
+def albums_started(session: Session, album_ids: set[str]) -> list[str]:
+    """Of these albums whose jobs just started, the ones whose callback asked for `started` and was
+    not sent it yet: marked sent in the same statement, so only one transaction announces each."""
+    if not album_ids:
+        return []
+    return list(session.scalars(
+        update(Album).where(Album.id.in_(album_ids), Album.callback_url.is_not(None), Album.started_sent.is_(False),
+                            Album.webhook_events.contains("started"))
+        .values(started_sent=True).returning(Album.id).execution_options(synchronize_session=False)))
+
+
+def albums_awaiting_webhook(session: Session, album_ids: set[str]) -> list[str]:
+    """Of these albums, the ones whose webhook is still to be sent (done or not: the delivery checks)."""
+    if not album_ids:
+        return []
+    return list(session.scalars(select(Album.id).where(Album.id.in_(album_ids), Album.webhook_status == "pending")))
+
+
+def album_done(session: Session, album_id: str) -> bool:
+    """No job of the album is queued or running."""
+    return session.scalar(select(Job.id).where(Job.album_id == album_id, Job.status.in_(UNFINISHED)).limit(1)) is None
+
+
+def unsent_album_webhooks(session: Session, older_than_s: int, limit: int = 100) -> list[str]:
+    """Done albums whose webhook never had an attempt, their last job ended long ago: its message was
+    lost, or the end was written by a process that does not announce (`dogbreed reap`)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    unfinished_or_recent = select(Job.id).where(Job.album_id == Album.id,
+                                                Job.status.in_(UNFINISHED) | (Job.finished_at >= cutoff))
+    return list(session.scalars(select(Album.id).where(
+        Album.webhook_status == "pending", Album.webhook_attempts == 0, ~unfinished_or_recent.exists(),
+        Album.created_at < cutoff).order_by(Album.created_at).limit(limit)))
+
+
+def album_summary(album: Album, found: dict[str, Job]) -> tuple[list[Job | dict[str, Any]], dict[str, Any]]:
+    """An album's entries in its order (a job, or a refused file's {"filename", "error"}) and the
+    counts the API shows; one reading for the web's answer and the album's webhook."""
+    entries: list[Job | dict[str, Any]] = []
+    summary: dict[str, Any] = {status: 0 for status in STATUSES} | {"rejected": 0}
+    for item in album.items:
+        job = found.get(item.get("job_id", ""))
+        if job is not None:
+            entries.append(job)
+            summary[job.status] += 1
+        elif "error" in item:
+            entries.append({"filename": item.get("filename"), "error": item["error"]})
+            summary["rejected"] += 1
+        # else: the job expired (retention) and is no longer listed
+    summary["total"] = len(entries)
+    summary["done"] = not any(summary[status] for status in UNFINISHED)
+    return entries, summary
+
+
+def album_webhook_dict(album: Album) -> dict[str, Any] | None:
+    if not album.callback_url:
+        return None
+    return {"url": album.callback_url, "status": album.webhook_status, "attempts": album.webhook_attempts or 0,
+            "last_error": album.webhook_last_error}
+
+
+def album_to_dict(session: Session, album: Album) -> dict[str, Any]:
+    """The album as its webhook sends it (the API adds its links)."""
+    entries, summary = album_summary(album, album_jobs(session, album.id))
+    return {"id": album.id, "created_at": iso(album.created_at), "summary": summary,
+            "jobs": [to_dict(e) if isinstance(e, Job) else e for e in entries], "webhook": album_webhook_dict(album)}
 
 
 def album_jobs(session: Session, album_id: str) -> dict[str, Job]:

@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, url_for
 
 from shared import jobs
-from shared.celeryconf import TASK_WEBHOOK
+from shared.celeryconf import TASK_ALBUM_WEBHOOK, TASK_WEBHOOK
 from shared.tables import Album, Job
-from shared.webhooks import announce_ended
+from shared.webhooks import announce_ended, note_albums_due
 from web.access import get_album_or_404, get_job_or_404
 from web.auth import auth_required, owner_id, owner_scope, require_user
 from web.database import db
@@ -86,31 +86,21 @@ def cancel_job(job: Job) -> Job:
         session.rollback()
         session.refresh(job)
         raise ApiError("job_finished", f"Job {job.id} already ended ({job.status}); only queued or running jobs can be canceled.", 409)
+    note_albums_due(session)  # the album's one webhook may be due now that this job ended
     session.commit()
-    announce_ended(session, lambda job_id: enqueue(TASK_WEBHOOK, job_id))
+    announce_ended(session, lambda job_id, event: enqueue(TASK_WEBHOOK, job_id, more=(event,)),
+                   lambda album_id, event: enqueue(TASK_ALBUM_WEBHOOK, album_id, more=(event,)))
     session.refresh(job)
     return job
 
 
 def album_json(album: Album) -> dict[str, Any]:
-    found = jobs.album_jobs(db(), album.id)
-    items: list[dict[str, Any]] = []
-    summary = {status: 0 for status in jobs.STATUSES} | {"rejected": 0}
-    for item in album.items:
-        job = found.get(item.get("job_id", ""))
-        if job is not None:
-            items.append(job_json(job))
-            summary[job.status] += 1
-        elif "error" in item:
-            items.append({"filename": item.get("filename"), "error": item["error"]})
-            summary["rejected"] += 1
-        # else: the job expired (retention) and is no longer listed
-    summary["total"] = len(items)
-    summary["done"] = not any(summary[status] for status in jobs.UNFINISHED)
+    entries, summary = jobs.album_summary(album, jobs.album_jobs(db(), album.id))
     return {"id": album.id, "created_at": jobs.iso(album.created_at),
             "url": url_for("api.get_album", batch_id=album.id, _external=True),
             "page_url": url_for("pages.album_page", album_id=album.id, _external=True),
-            "summary": summary, "jobs": items}
+            "summary": summary, "jobs": [job_json(e) if isinstance(e, Job) else e for e in entries],
+            "webhook": jobs.album_webhook_dict(album)}
 
 
 @bp.before_request

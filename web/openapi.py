@@ -163,16 +163,25 @@ SCHEMAS: dict[str, Any] = {
     "RejectedFile": _closed(["filename", "error"], {
         "filename": {"type": ["string", "null"]}, "error": _ref("Error/properties/error")},
         description="A file of an album that was refused; it keeps its place in the list."),
-    "Album": _closed(["id", "created_at", "url", "page_url", "summary", "jobs"], {
-        "id": _ID,
-        "created_at": {"type": "string", "format": "date-time"},
-        "url": {"type": "string", "format": "uri"},
-        "page_url": {"type": "string", "format": "uri"},
-        "summary": _closed([*_STATUSES, "rejected", "total", "done"], {
-            **{s: {"type": "integer", "minimum": 0} for s in [*_STATUSES, "rejected", "total"]},
-            "done": {"type": "boolean", "description": "No job is queued or running."}}),
-        "jobs": {"type": "array", "items": {"oneOf": [_ref("Job"), _ref("RejectedFile")]}},
-    }),
+    "AlbumCore": {
+        "type": "object", "required": ["id", "created_at", "summary", "jobs", "webhook"],
+        "description": "An album as its webhook sends it.",
+        "properties": {
+            "id": _ID,
+            "created_at": {"type": "string", "format": "date-time"},
+            "summary": _closed([*_STATUSES, "rejected", "total", "done"], {
+                **{s: {"type": "integer", "minimum": 0} for s in [*_STATUSES, "rejected", "total"]},
+                "done": {"type": "boolean", "description": "No job is queued or running."}}),
+            "jobs": {"type": "array", "items": {"oneOf": [_ref("JobCore"), _ref("RejectedFile")]}},
+            "webhook": {**_ref("Webhook"), "description": "The album's one delivery; null without a callback_url."},
+        },
+    },
+    "Album": {
+        "allOf": [_ref("AlbumCore")],
+        "type": "object", "required": ["url", "page_url"], "unevaluatedProperties": False,
+        "properties": {"url": {"type": "string", "format": "uri"}, "page_url": {"type": "string", "format": "uri"},
+                       "jobs": {"type": "array", "items": {"oneOf": [_ref("Job"), _ref("RejectedFile")]}}},
+    },
     "Health": _closed(["status"], {"status": {"const": "ok"}}),
     "Readiness": _closed(["status", "checks", "workers"], {
         "status": {"enum": ["ready", "not_ready"]},
@@ -194,6 +203,10 @@ _SUBMIT_FORM: dict[str, Any] = {
         "callback_url": {"type": "string", "format": "uri",
                          "description": "POSTed the job's JSON when it ends, signed in X-Dogbreed-Signature."},
         "pipeline": {"enum": list(PIPELINE_TASKS), "description": "`noop` (admins): the queue path without the model."},
+        "webhook_events": {"type": "string", "pattern": "^ *(completed|started)( *, *(completed|started))* *$",
+                           "description": "What callback_url is sent: `completed` (always, the default) and "
+                                          "`started` too; comma-separated or repeated (a bad one: 400 "
+                                          "`bad_webhook_events`)."},
     },
 }
 _FILTERS = [
@@ -248,7 +261,10 @@ PATHS: dict[str, Any] = {
                 "properties": {"image": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
                                          "description": "Up to DOGBREED_MAX_FILES_PER_REQUEST (default "
                                                         f"{Settings.max_files_per_request}) images."},
-                               "callback_url": _SUBMIT_FORM["properties"]["callback_url"]}}}}},
+                               "callback_url": {**_SUBMIT_FORM["properties"]["callback_url"],
+                                                "description": "The album's: POSTed the album's JSON ONCE, when all "
+                                                               "its jobs ended (none per image)."},
+                               "webhook_events": _SUBMIT_FORM["properties"]["webhook_events"]}}}}},
             "responses": {"202": _json(_ref("Album"), "Accepted; a bad file is listed in place with its error.", _LOCATION),
                           **_errors(400, 401, 413, 415, 429, 503)},
         },
@@ -274,6 +290,18 @@ PATHS: dict[str, Any] = {
 }
 
 
+def _webhook(summary: str, schema: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary,
+        "parameters": [{"name": "X-Dogbreed-Signature", "in": "header", "required": True, "schema": {"type": "string"},
+                        "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with DOGBREED_WEBHOOK_SECRET>"},
+                       {"name": webhooks.EVENT_HEADER, "in": "header", "required": True,
+                        "schema": {"enum": list(webhooks.EVENTS)}, "description": "Which event this delivery is."}],
+        "requestBody": {"content": {"application/json": {"schema": _ref(schema)}}},
+        "responses": {"2XX": {"description": "Delivered. Anything else is retried with backoff."}},
+    }}
+
+
 def document() -> dict[str, Any]:
     responses = {f"E{s}": _json(_closed(["error"], {"error": _error(list(codes))}),
                                 f"{text} Codes: {', '.join(f'`{c}`' for c in codes)}.",
@@ -286,13 +314,9 @@ def document() -> dict[str, Any]:
                  "description": "Asynchronous dog-breed classification: submit an image, poll or get a webhook."},
         "security": [{"apiKey": []}],
         "paths": PATHS,
-        "webhooks": {"jobEnded": {"post": {
-            "summary": "A job with a callback_url ended",
-            "parameters": [{"name": "X-Dogbreed-Signature", "in": "header", "required": True, "schema": {"type": "string"},
-                            "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with DOGBREED_WEBHOOK_SECRET>"}],
-            "requestBody": {"content": {"application/json": {"schema": _ref("JobCore")}}},
-            "responses": {"2XX": {"description": "Delivered. Anything else is retried with backoff."}},
-        }}},
+        "webhooks": {"jobEnded": _webhook("A job with a callback_url ended (or started, if asked)", "JobCore"),
+                     "albumEnded": _webhook("All jobs of an album with a callback_url ended (or its first started, "
+                                            "if asked): one delivery for the album", "AlbumCore")},
         "components": {
             "schemas": SCHEMAS,
             "responses": responses,

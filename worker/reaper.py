@@ -18,7 +18,7 @@ import redis
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import job_metrics, jobs
-from shared.celeryconf import TASK_WEBHOOK, job_lane, lane_queue, lane_queues, make_celery, task_for
+from shared.celeryconf import TASK_ALBUM_WEBHOOK, TASK_WEBHOOK, job_lane, lane_queue, lane_queues, make_celery, task_for
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.redis_keys import alive_nodes
 from shared.settings import Settings
@@ -80,6 +80,9 @@ class Reaper:
         with session_scope(self.sessions) as session:
             for job_id in jobs.unsent_webhooks(session, self.settings.job_deadline_s):
                 self.celery.send_task(TASK_WEBHOOK, args=[job_id], queue=self.settings.queue)
+                counts["webhooks"] += 1
+            for album_id in jobs.unsent_album_webhooks(session, self.settings.job_deadline_s):
+                self.celery.send_task(TASK_ALBUM_WEBHOOK, args=[album_id, "completed"], queue=self.settings.queue)
                 counts["webhooks"] += 1
         if any(counts.values()):
             log.warning("reaper: re-enqueued %d stuck job(s) and %d webhook(s), failed %d", counts["requeued"],

@@ -13,6 +13,7 @@ rate, decode and resize at 1.3x; threads, not processes, so no image crosses a p
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +35,17 @@ from worker.priority import InteractiveFirst
 from worker.result_writer import Outcome, ResultWriter
 
 BULK_CHUNKS_IN_FLIGHT = 2
+BULK_NICE = 10  # album threads' niceness: with the cores contended, nice-0 threads get ~90% of them
+
+
+def lower_priority() -> None:
+    """Run this thread (a bulk-lane one) at BULK_NICE. Linux sets a thread's own niceness by its id;
+    raising it needs no privilege. Elsewhere (or refused) nothing changes but the priority."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BULK_NICE)
+        except OSError:
+            pass
 
 
 @dataclass
@@ -72,7 +84,9 @@ class Runtime:
         settings = settings.with_(max_batch=resolve_max_batch(settings))  # "auto" decided here, TF loaded
         self.settings = settings
         self.max_batch: int = settings.max_batch or 1
-        self.decoder = ThreadPoolExecutor(decode_threads(settings), thread_name_prefix="decode")
+        # With lanes, this pool decodes album images only (at a lower OS priority, see below).
+        self.decoder = ThreadPoolExecutor(decode_threads(settings), thread_name_prefix="decode",
+                                          initializer=lower_priority if settings.lanes else None)
         # The interactive lane's own decode threads: album decodes waiting for their turn never block them.
         self.urgent_decoder = ThreadPoolExecutor(decode_threads(settings), thread_name_prefix="decode-urgent")
         self._buffer: np.ndarray | None = None  # the batch, stacked in place: allocated once, reused
@@ -81,9 +95,11 @@ class Runtime:
         self.store = open_image_store(settings)
         self.holder = ModelHolder(settings)
         self.batcher = Batcher(self._run_batch, self.max_batch, settings.max_batch_delay_ms / 1000)
-        # Lanes: at most this many album chunks in the pipeline at once (one decoding while one is in
-        # the model), so an interactive job arriving meanwhile finds threads, CPU and the next batch.
-        self.bulk_gate = threading.BoundedSemaphore(BULK_CHUNKS_IN_FLIGHT) if settings.lanes else None
+        # Lanes: album chunks run on these threads, at most BULK_CHUNKS_IN_FLIGHT at once (one decoding
+        # while one is in the model) and at a lower OS priority, so an interactive job arriving
+        # meanwhile finds task threads, the cores and the next batch.
+        self.bulk_runner = (ThreadPoolExecutor(BULK_CHUNKS_IN_FLIGHT, thread_name_prefix="bulk", initializer=lower_priority)
+                            if settings.lanes else None)
         self.interactive = InteractiveFirst(settings.lanes)  # album work yields to it between stages
         self.writer = ResultWriter(self.sessions, self.max_batch, _redis(settings), settings.queue)
 
@@ -156,6 +172,8 @@ class Runtime:
     def close(self) -> None:
         self.decoder.shutdown(wait=False, cancel_futures=True)
         self.urgent_decoder.shutdown(wait=False, cancel_futures=True)
+        if self.bulk_runner is not None:
+            self.bulk_runner.shutdown(wait=False, cancel_futures=True)
         self.batcher.close()
         self.writer.close()
         self.engine.dispose()

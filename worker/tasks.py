@@ -2,6 +2,7 @@
 one for a single job, a chunk of up to DOGBREED_MAX_BATCH for an album."""
 from __future__ import annotations
 
+import contextvars
 import logging
 import time
 from collections import Counter
@@ -66,10 +67,17 @@ def run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool = Fals
     answer is awaited, one bulk write. Returns each job's status ('skipped': finished, canceled or
     another node's). Passing faults (database or broker blips) propagate, so the task retries the
     chunk with backoff; its jobs already ended are skipped then. `urgent`: the message came by the
-    interactive lane, so its images go ahead in the batch; a bulk one waits its turn at the gate."""
+    interactive lane, so its images go ahead in the batch; a bulk one waits for a bulk thread
+    (Runtime.bulk_runner: few, low priority) and runs there, in this task's context."""
+    if runtime.bulk_runner is not None and not urgent:
+        context = contextvars.copy_context()  # the log lines keep their job and request ids
+        return runtime.bulk_runner.submit(context.run, _run_chunk, runtime, job_ids, node, noop, False).result()
+    return _run_chunk(runtime, job_ids, node, noop, urgent)
+
+
+def _run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool, urgent: bool) -> dict[str, str]:
     statuses = dict.fromkeys(job_ids, "skipped")
-    gate = runtime.bulk_gate if runtime.bulk_gate is not None and not urgent else nullcontext()
-    with gate, (runtime.interactive.turn() if urgent else nullcontext()), ExitStack() as stack:
+    with (runtime.interactive.turn() if urgent else nullcontext()), ExitStack() as stack:
         # The batch being gathered may wait for these images while they are claimed, read and decoded.
         announced = {} if noop else {job_id: stack.enter_context(runtime.batcher.announce()) for job_id in statuses}
         with session_scope(runtime.sessions) as session:

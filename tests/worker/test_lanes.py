@@ -53,6 +53,8 @@ def test_a_single_upload_takes_the_interactive_lane_and_an_album_the_bulk_lane(c
     assert post_single(client).status_code == 202
     assert tasks_in(settings, INTERACTIVE) == ["dogbreed.classify"]
     assert tasks_in(settings, BULK) == ["dogbreed.classify_chunk"]
+    # what a worker reads to tell the lanes apart (worker/tasks.py)
+    assert [m["properties"]["delivery_info"]["routing_key"] for m in queued_messages(settings)] == lane_queues(settings)
     with session_scope(make_sessionmaker(make_engine(settings.database_url))) as s:
         assert sorted(lane for (lane,) in s.query(Job.lane)) == [BULK] * 3 + [INTERACTIVE]
 

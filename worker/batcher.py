@@ -37,14 +37,17 @@ class Batcher:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
         self._expected = 0
+        self._expected_urgent = 0
         self._lock = threading.Lock()
 
     @contextmanager
-    def announce(self) -> Iterator["Announcement"]:
-        """An item is being prepared (decoded); the batch being gathered may wait for it."""
+    def announce(self, urgent: bool = False) -> Iterator["Announcement"]:
+        """An item is being prepared (decoded); the batch being gathered may wait for it (an urgent
+        batch only for urgent items)."""
         with self._lock:
             self._expected += 1
-        announced = Announcement(self)
+            self._expected_urgent += urgent
+        announced = Announcement(self, urgent)
         try:
             yield announced
         finally:
@@ -76,15 +79,17 @@ class Batcher:
         self._thread.join(timeout=10)
 
     def _gather(self, rank: int, first: list[tuple[Any, Future]]) -> tuple[list[tuple[Any, Future]], bool]:
-        """A batch that starts urgent takes only the urgent items already here: a single upload's
-        pass is not made longer by album images (on a CPU a pass costs about its size)."""
+        """A batch that starts urgent takes (and waits for) urgent items only: a single upload's pass
+        is not made longer by album images (on a CPU a pass costs about its size), while a burst of
+        single uploads still shares passes."""
         batch, deadline = list(first), time.monotonic() + self.max_delay_s
         while len(batch) < self.max_batch:
             try:
                 nxt_rank, nxt = self._get(block=False)  # whatever is already here joins at once
             except queue.Empty:
                 timeout = deadline - time.monotonic()
-                if rank == 0 or timeout <= 0 or self._expected <= 0:  # nothing on its way: do not wait for company
+                coming = self._expected_urgent if rank == 0 else self._expected
+                if timeout <= 0 or coming <= 0:  # nothing on its way: do not wait for company
                     break
                 try:
                     nxt_rank, nxt = self._get(timeout=min(timeout, 0.002))
@@ -124,11 +129,12 @@ class Batcher:
 class Announcement:
     """One announced item; ending it twice is harmless (submit ends it, then the with-block does)."""
 
-    def __init__(self, batcher: Batcher) -> None:
-        self._batcher, self._open = batcher, True
+    def __init__(self, batcher: Batcher, urgent: bool = False) -> None:
+        self._batcher, self._open, self._urgent = batcher, True, urgent
 
     def end(self) -> None:
         if self._open:
             self._open = False
             with self._batcher._lock:
                 self._batcher._expected -= 1
+                self._batcher._expected_urgent -= self._urgent

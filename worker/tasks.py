@@ -79,7 +79,8 @@ def _run_chunk(runtime: Runtime, job_ids: list[str], node: str, noop: bool, urge
     statuses = dict.fromkeys(job_ids, "skipped")
     with (runtime.interactive.turn() if urgent else nullcontext()), ExitStack() as stack:
         # The batch being gathered may wait for these images while they are claimed, read and decoded.
-        announced = {} if noop else {job_id: stack.enter_context(runtime.batcher.announce()) for job_id in statuses}
+        announced = {} if noop else {job_id: stack.enter_context(runtime.batcher.announce(urgent))
+                                   for job_id in statuses}
         with session_scope(runtime.sessions) as session:
             claimed = claim_chunk(session, list(statuses), node, runtime.settings.max_attempts)
         for job_id in announced.keys() - {job.id for job in claimed}:

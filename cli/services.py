@@ -29,7 +29,8 @@ def visible_gpus() -> list[str]:
 
 
 def worker_services(settings: Settings, gpus: str = "all") -> list[Service]:
-    """One worker per GPU, each pinned by CUDA_VISIBLE_DEVICES with its own node name and queue."""
+    """One worker per GPU, each pinned by CUDA_VISIBLE_DEVICES with its own node name and queue; each
+    also serves both lanes of DOGBREED_QUEUE, interactive first (celeryconf.worker_queues adds them)."""
     chosen = visible_gpus() if gpus == "all" else ([] if gpus == "cpu" else [g.strip() for g in gpus.split(",") if g.strip()])
     host = socket.gethostname()
     if not chosen:

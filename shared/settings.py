@@ -75,6 +75,7 @@ class Settings:
     xla: bool = False
     precision: str = "float32"
     queue: str = "dogbreed"
+    lanes: bool = True  # single uploads (interactive lane) go ahead of album images (bulk lane); see celeryconf
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     max_concurrent_decodes: int = 2
@@ -167,6 +168,7 @@ class Settings:
             xla=_bool(env, "DOGBREED_XLA", False),
             precision=precision,
             queue=env.get("DOGBREED_QUEUE") or "dogbreed",
+            lanes=_bool(env, "DOGBREED_LANES", True),
             max_upload_bytes=_int(env, "DOGBREED_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_pixels=_int(env, "DOGBREED_MAX_PIXELS", cls.max_pixels),
             max_concurrent_decodes=_positive(env, "DOGBREED_MAX_CONCURRENT_DECODES", cls.max_concurrent_decodes),

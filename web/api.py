@@ -7,9 +7,9 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, url_for
 
 from shared import jobs, labels
-from shared.celeryconf import TASK_WEBHOOK
+from shared.celeryconf import TASK_ALBUM_WEBHOOK, TASK_WEBHOOK
 from shared.tables import Album, Job
-from shared.webhooks import announce_ended
+from shared.webhooks import announce_ended, note_albums_due
 from web import waiting
 from web.access import get_album_or_404, get_job_or_404
 from web.auth import auth_required, owner_id, owner_scope, require_user
@@ -99,8 +99,10 @@ def cancel_job(job: Job) -> Job:
         session.rollback()
         session.refresh(job)
         raise ApiError("job_finished", f"Job {job.id} already ended ({job.status}); only queued or running jobs can be canceled.", 409)
+    note_albums_due(session)  # the album's one webhook may be due now that this job ended
     session.commit()
-    announce_ended(session, lambda job_id: enqueue(TASK_WEBHOOK, job_id))
+    announce_ended(session, lambda job_id, event: enqueue(TASK_WEBHOOK, job_id, more=(event,)),
+                   lambda album_id, event: enqueue(TASK_ALBUM_WEBHOOK, album_id, more=(event,)))
     waiting.hub().publish(session)  # wakes this job's waiters, in every web process
     session.refresh(job)
     return job
@@ -109,23 +111,12 @@ def cancel_job(job: Job) -> Job:
 def album_json(album: Album) -> dict[str, Any]:
     found = jobs.album_jobs(db(), album.id)
     labels_of = labels.for_jobs(db(), list(found))
-    items: list[dict[str, Any]] = []
-    summary = {status: 0 for status in jobs.STATUSES} | {"rejected": 0}
-    for item in album.items:
-        job = found.get(item.get("job_id", ""))
-        if job is not None:
-            items.append(job_json(job, labels_of))
-            summary[job.status] += 1
-        elif "error" in item:
-            items.append({"filename": item.get("filename"), "error": item["error"]})
-            summary["rejected"] += 1
-        # else: the job expired (retention) and is no longer listed
-    summary["total"] = len(items)
-    summary["done"] = not any(summary[status] for status in jobs.UNFINISHED)
+    entries, summary = jobs.album_summary(album, found)
     return {"id": album.id, "created_at": jobs.iso(album.created_at),
             "url": url_for("api.get_album", batch_id=album.id, _external=True),
             "page_url": url_for("pages.album_page", album_id=album.id, _external=True),
-            "summary": summary, "jobs": items}
+            "summary": summary, "jobs": [job_json(e, labels_of) if isinstance(e, Job) else e for e in entries],
+            "webhook": jobs.album_webhook_dict(album)}
 
 
 def job_ended(body: dict[str, Any]) -> bool:
@@ -144,7 +135,7 @@ def _auth() -> None:
 @bp.post("/jobs")
 def create_job():
     seconds = waiting.prefer_wait()  # read first: a bad Prefer is refused before anything is stored
-    submitted = submit(owner_id(), pipeline_name())
+    submitted = submit(owner_id(), pipeline_name(), wait=seconds is not None)
     job_id, status = submitted.job.id, 200 if submitted.replayed else 202
     if seconds is None:
         body = job_json(submitted.job)
@@ -199,7 +190,7 @@ def list_jobs():
 @bp.post("/batches")  # /batches and batch_id: the API's v1 names for albums
 def create_album():
     seconds = waiting.prefer_wait()
-    album, _ = submit_album(owner_id())
+    album, _ = submit_album(owner_id(), wait=seconds is not None)
     album_id = album.id
     if seconds is None:
         body = album_json(album)

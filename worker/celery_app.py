@@ -11,7 +11,7 @@ from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_received, worker_init, worker_shutdown
 
 from shared import images, job_events, logs
-from shared.celeryconf import job_ids_of, make_celery
+from shared.celeryconf import job_ids_of, make_celery, worker_queues
 from shared.settings import Settings
 from worker import heartbeat, metrics, tasks, webhooks
 from worker.maintenance import Maintenance
@@ -88,7 +88,7 @@ def worker_argv(settings: Settings, node: str, queues: list[str], loglevel: str 
     """The Celery command line; `settings.max_batch` is the one the runtime decided (never None here)."""
     return [
         "worker", "--pool", "threads", "--concurrency", str(task_threads(settings.max_batch or 1)),
-        "--hostname", node, "--queues", ",".join(queues), "--loglevel", loglevel,
+        "--hostname", node, "--queues", ",".join(worker_queues(settings, queues)), "--loglevel", loglevel,
         "--without-mingle", "--without-gossip",
     ]
 

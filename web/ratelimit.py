@@ -1,5 +1,5 @@
 """Limits in Redis, answered with 429 + Retry-After: submissions per key (one-minute window) and
-failed logins per name and per address (DOGBREED_LOGIN_FAILURES per 15 minutes)."""
+failed logins per name and address, per address and per name (DOGBREED_LOGIN_FAILURES per 15 minutes, see _login_limits)."""
 from __future__ import annotations
 
 import logging
@@ -56,6 +56,7 @@ def check_submission() -> None:
 
 
 LOGIN_WINDOW_S = 15 * 60
+ADDRESS_FACTOR, NAME_FACTOR = 3, 10
 
 
 def _login_keys(name: str) -> list[str]:
@@ -64,8 +65,15 @@ def _login_keys(name: str) -> list[str]:
 
 
 def _login_limits(name: str) -> list[tuple[str, int]]:
+    """Failed logins per 15 minutes: DOGBREED_LOGIN_FAILURES for a name from one address, three times that
+    from one address (any names), ten times that for a name from everywhere. A guesser elsewhere cannot lock
+    a user out with ten tries: the lock is their own (name, address); the name's own brake on a guessing
+    crowd takes ten addresses spending their whole budget."""
     queue, limit = current_app.config["SETTINGS"].queue, current_app.config["SETTINGS"].login_failures
-    return [(f"{queue}:login-failures:name:{name.lower()}", limit), (f"{queue}:login-failures:ip:{request.remote_addr}", limit * 3)]
+    name, address = name.lower(), request.remote_addr
+    return [(f"{queue}:login-failures:name-ip:{name}:{address}", limit),
+            (f"{queue}:login-failures:ip:{address}", limit * ADDRESS_FACTOR),
+            (f"{queue}:login-failures:name:{name}", limit * NAME_FACTOR)]
 
 
 def login_attempt(name: str) -> int:

@@ -43,3 +43,33 @@ def test_a_right_password_does_not_count_as_a_failure(client, user):
     for _ in range(12):
         assert post_login(client, csrf, user, "a-password").status_code == 302
         csrf = csrf_of(client)  # a login starts a new session, with a new token
+
+
+def test_wrong_passwords_from_elsewhere_do_not_lock_the_user_out(client, user):
+    csrf = csrf_of(client)
+    guesser, owner = {"REMOTE_ADDR": "203.0.113.9"}, {"REMOTE_ADDR": "198.51.100.7"}
+    for i in range(10):
+        assert client.post("/login", data={"name": user, "password": f"guess{i}", "csrf_token": csrf},
+                           environ_base=guesser).status_code == 401
+    assert client.post("/login", data={"name": user, "password": "guess", "csrf_token": csrf},
+                       environ_base=guesser).status_code == 429  # the guesser's own (name, address) is locked
+    assert client.post("/login", data={"name": user, "password": "a-password", "csrf_token": csrf},
+                       environ_base=owner).status_code == 302
+
+
+def test_a_crowd_of_addresses_guessing_one_name_meets_the_names_own_limit(make_settings, redis_url, queue_name):
+    """With DOGBREED_LOGIN_FAILURES=2: two tries from each of ten addresses spend the name's twenty."""
+    from web.app import create_app
+
+    settings = make_settings(broker_url=redis_url, queue=queue_name, auth_required=True, login_failures=2)
+    with database(settings.database_url) as session:
+        make_user(session, "a", password="a-password")
+    client = create_app(settings).test_client()
+    csrf = csrf_of(client)
+
+    def guess(address: str) -> int:
+        return client.post("/login", data={"name": "a", "password": "nope", "csrf_token": csrf},
+                           environ_base={"REMOTE_ADDR": address}).status_code
+
+    assert [guess(f"203.0.113.{n}") for n in range(10) for _ in range(2)] == [401] * 20
+    assert guess("198.51.100.1") == 429

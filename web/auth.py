@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, current_app, g, redirect, render_template, r
 
 from shared import accounts
 from shared.tables import User
-from web import ratelimit
+from web import ratelimit, sessions
 from web.database import db
 from web.errors import ApiError
 
@@ -58,8 +58,9 @@ def _load_user() -> None:
         g.user, g.via_key = user, True
     elif session.get("user_id") is not None:
         user = db().get(User, session["user_id"])
-        if user is None or user.disabled_at is not None or session.get("stamp") != accounts.session_stamp(user):
-            session.clear()  # disabled, deleted, or the password changed since this login
+        if (user is None or user.disabled_at is not None or session.get("stamp") != accounts.session_stamp(user)
+                or sessions.ended(session)):
+            session.clear()  # disabled, deleted, the password changed since this login, or logged out
         else:
             g.user = user
     if request.method in UNSAFE and not g.via_key and (request.blueprint != "api" or g.user is not None):
@@ -101,6 +102,7 @@ def login():
             session.permanent = True  # ends after DOGBREED_SESSION_HOURS, whatever the browser does
             session["user_id"] = user.id
             session["stamp"] = accounts.session_stamp(user)
+            sessions.start(session)
             return redirect(_safe_next(request.args.get("next")))
         error = "Wrong name or password."
     return render_template("login.html", error=error), (401 if error else 200)
@@ -108,11 +110,13 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    sessions.end(session)  # a copy of this cookie (another tab, a thief) ends too
     session.clear()
     return redirect(url_for("auth.login"))
 
 
 def init_app(app: Flask) -> None:
+    sessions.init_app(app)
     app.before_request(_load_user)
     app.register_blueprint(bp)
     app.jinja_env.globals["csrf_token"] = csrf_token

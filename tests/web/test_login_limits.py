@@ -73,3 +73,18 @@ def test_a_crowd_of_addresses_guessing_one_name_meets_the_names_own_limit(make_s
 
     assert [guess(f"203.0.113.{n}") for n in range(10) for _ in range(2)] == [401] * 20
     assert guess("198.51.100.1") == 429
+
+
+def test_a_copied_session_cookie_dies_at_logout(app, client, user):
+    assert post_login(client, csrf_of(client), user, "a-password").status_code == 302
+    copied = client.get_cookie("session").value
+    thief = app.test_client()
+    thief.set_cookie("session", copied)
+    assert thief.get("/history").status_code == 200
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/").data.decode()).group(1)
+    assert client.post("/logout", data={"csrf_token": csrf}).status_code == 302
+    assert client.get("/history").status_code == 302
+    later = thief.get("/history")
+    assert later.status_code == 302 and "/login" in later.headers["Location"]
+    assert post_login(client, csrf_of(client), user, "a-password").status_code == 302  # a new login works
+    assert client.get("/history").status_code == 200

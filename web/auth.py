@@ -47,6 +47,20 @@ def _check_csrf() -> None:
         raise ApiError("csrf_failed", "The form expired or did not come from this site; reload the page and try again.", 400)
 
 
+def _check_same_origin() -> None:
+    """With accounts off the API takes unsafe requests without a key or token, so `curl -F` works on a
+    private machine; a browser, though, says where a request comes from, and another site's form
+    (or script) is refused. A request that names no origin (curl, scripts) is let through."""
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    origin = request.headers.get("Origin")
+    cross = fetch_site is not None and fetch_site not in ("same-origin", "none")
+    if origin is not None and not cross:
+        cross = urlparse(origin).netloc.lower() != request.host.lower()  # "null" (a sandboxed page) too
+    if cross:
+        raise ApiError("csrf_failed", "The API takes no requests from other sites' pages; send it from this "
+                                      "site's pages or from a script (curl, the dogbreed client).", 400)
+
+
 def _load_user() -> None:
     g.user, g.via_key = None, False
     header = request.headers.get("Authorization", "")
@@ -63,8 +77,11 @@ def _load_user() -> None:
             session.clear()  # disabled, deleted, the password changed since this login, or logged out
         else:
             g.user = user
-    if request.method in UNSAFE and not g.via_key and (request.blueprint != "api" or g.user is not None):
-        _check_csrf()
+    if request.method in UNSAFE and not g.via_key:
+        if request.blueprint != "api" or g.user is not None:
+            _check_csrf()
+        else:  # the API without a key: accounts off (else require_user answers 401)
+            _check_same_origin()
 
 
 def require_user() -> None:

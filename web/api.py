@@ -177,9 +177,9 @@ def list_jobs():
 
 @bp.post("/batches")  # /batches and batch_id: the API's v1 names for albums
 def create_album():
-    album, _ = submit_album(owner_id())
-    body = album_json(album)
-    return jsonify(body), 202, {"Location": body["url"]}
+    submitted = submit_album(owner_id())
+    body = album_json(submitted.album)
+    return jsonify(body), 200 if submitted.replayed else 202, {"Location": body["url"]}
 
 
 @bp.get("/batches/<batch_id>")

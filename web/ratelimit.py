@@ -23,8 +23,8 @@ def init_app(app: Flask) -> None:
     app.extensions["ratelimit"] = client
 
 
-def check_submission() -> None:
-    """Count this caller's submissions; fail open when Redis is away (the enqueue will say so)."""
+def check_submission(images: int = 1) -> None:
+    """Count this caller's images (an album of N counts N); fail open when Redis is away (the enqueue will say so)."""
     client: redis.Redis | None = current_app.extensions.get("ratelimit")
     if client is None:
         return
@@ -41,7 +41,7 @@ def check_submission() -> None:
     try:
         with client.pipeline() as pipe:
             # ignored: redis-py types a pipeline's commands by their reply, yet each returns the pipeline
-            count, _, previous = pipe.incr(key).expire(key, WINDOW_S * 2).get(previous_key).execute()  # type: ignore[attr-defined]
+            count, _, previous = pipe.incr(key, images).expire(key, WINDOW_S * 2).get(previous_key).execute()  # type: ignore[attr-defined]
     except redis.RedisError as exc:
         log.debug("rate limiter unavailable: %s", exc)
         return
@@ -49,9 +49,10 @@ def check_submission() -> None:
     # so no burst of twice the limit fits across a window edge.
     elapsed = (now % WINDOW_S) / WINDOW_S
     if count + int(previous or 0) * (1 - elapsed) > limit:
-        client.decr(key)  # a refused submission does not count against the next minute
+        client.decr(key, images)  # a refused submission does not count against the next minute
         retry_after = max(1, int(WINDOW_S - now % WINDOW_S))
-        raise ApiError("rate_limited", f"More than {limit} submissions this minute; try again in {retry_after} s.", 429,
+        raise ApiError("rate_limited", f"More than {limit} images this minute (this request has {images}); "
+                                       f"try again in {retry_after} s.", 429,
                        {"Retry-After": str(retry_after)})
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from typing import NoReturn
 from urllib.parse import urlparse
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
@@ -41,10 +42,20 @@ def csrf_token() -> str:
 
 
 def _check_csrf() -> None:
-    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    """What needs no body first: another site's request, or a session that was never given a token,
+    is refused before a byte of a (possibly 640 MiB) form is read; only then is the form's token read."""
+    _check_same_origin()
+    expected = str(session.get("csrf", ""))
+    if not expected:
+        _csrf_failed()
+    sent = request.headers.get("X-CSRF-Token") or request.form.get("csrf_token") or ""
     # Compared as bytes: compare_digest refuses non-ASCII str, and any text may arrive here.
-    if not sent or not hmac.compare_digest(sent.encode(), str(session.get("csrf", "")).encode()):
-        raise ApiError("csrf_failed", "The form expired or did not come from this site; reload the page and try again.", 400)
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        _csrf_failed()
+
+
+def _csrf_failed() -> NoReturn:
+    raise ApiError("csrf_failed", "The form expired or did not come from this site; reload the page and try again.", 400)
 
 
 def _check_same_origin() -> None:
@@ -57,8 +68,8 @@ def _check_same_origin() -> None:
     if origin is not None and not cross:
         cross = urlparse(origin).netloc.lower() != request.host.lower()  # "null" (a sandboxed page) too
     if cross:
-        raise ApiError("csrf_failed", "The API takes no requests from other sites' pages; send it from this "
-                                      "site's pages or from a script (curl, the dogbreed client).", 400)
+        raise ApiError("csrf_failed", "This request came from another site's page, and is refused; send it from "
+                                      "this site's pages or from a script (curl, the dogbreed client).", 400)
 
 
 def _load_user() -> None:
@@ -78,6 +89,8 @@ def _load_user() -> None:
         else:
             g.user = user
     if request.method in UNSAFE and not g.via_key:
+        if g.user is None and auth_required() and request.blueprint in ("api", "pages"):
+            return  # refused by require_user (401, or the login page) before the body is read
         if request.blueprint != "api" or g.user is not None:
             _check_csrf()
         else:  # the API without a key: accounts off (else require_user answers 401)

@@ -51,10 +51,15 @@ def _node_argv(node: str, queues: list[str]) -> list[str]:
     return [sys.executable, "-m", "cli.main", "worker", "--node", node, "--queues", ",".join(queues)]
 
 
+REQUEST_THREADS = 4
+
+
 def web_service(settings: Settings, workers: int = 2) -> Service:
     """gunicorn, with a folder for prometheus_client's multiprocess mode (emptied by `fresh_metrics_dir`)."""
     return Service("web", [
-        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
+        # gthread: REQUEST_THREADS for submits and reads, plus one per waiter a process may hold (web/waiting.py),
+        # so waiting requests and event streams never take the threads submits need.
+        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(REQUEST_THREADS + settings.max_waiters),
         "--bind", f"{settings.host}:{settings.port}", "--graceful-timeout", "10",
         # JSON logs: the app writes the access lines itself (with the request id)
         *([] if settings.log_format == "json" else ["--access-logfile", "-"]),

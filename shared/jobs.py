@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, case, cast, exists, func, literal, null, select, text, update
 from sqlalchemy.orm import Session
 
+from shared import job_events
 from shared.tables import Job, Label, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
@@ -91,10 +92,13 @@ def claim_chunk(session: Session, job_ids: list[str], node: str, max_attempts: i
         update(Job)
         .where(Job.id.in_(job_ids), _claimable(node), Job.attempts < max_attempts)
         .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node)
-        .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts)
+        .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts,
+                   Job.album_id)
         .execution_options(synchronize_session=False)
     ).all()
-    claimed = {row.id: Claimed(*row) for row in rows}
+    claimed = {row.id: Claimed(*row[:6]) for row in rows}
+    for row in rows:
+        job_events.note(session, row.id, row.album_id, RUNNING)
     if len(claimed) < len(set(job_ids)):
         spent = session.execute(select(Job.id, Job.attempts).where(
             Job.id.in_(set(job_ids) - set(claimed)), _claimable(node), Job.attempts >= max_attempts)).all()
@@ -140,11 +144,12 @@ def _finish(session: Session, job_id: str, **values: Any) -> bool:
         update(Job)
         .where(Job.id == job_id, Job.status.in_(UNFINISHED))
         .values(finished_at=utcnow(), **values)
-        .returning(Job.callback_url)
+        .returning(Job.callback_url, Job.album_id)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return False
+    job_events.note(session, job_id, row.album_id, values["status"])
     if row.callback_url:
         session.info.setdefault(ENDED_WITH_CALLBACK, []).append(job_id)
     return True
@@ -210,10 +215,12 @@ def finish_many(session: Session, outcomes: list[tuple[str, dict[str, Any] | Non
         update(Job)
         .where(Job.id.in_(list(rows)), Job.status.in_(UNFINISHED))
         .values(finished_at=utcnow(), **{name: column(name) for name in next(iter(rows.values()))})
-        .returning(Job.id, Job.status, Job.result_kind, Job.created_at, Job.finished_at, Job.callback_url)
+        .returning(Job.id, Job.status, Job.result_kind, Job.created_at, Job.finished_at, Job.callback_url,
+                   Job.album_id)
         .execution_options(synchronize_session=False)
     ).all()
     for row in ended:
+        job_events.note(session, row.id, row.album_id, row.status)
         if row.callback_url:
             session.info.setdefault(ENDED_WITH_CALLBACK, []).append(row.id)
     return {row.id: Ended(row.id, row.status, row.result_kind, as_utc(row.created_at), as_utc(row.finished_at))
@@ -229,8 +236,10 @@ def give_up(session: Session, job_id: str, attempts: int) -> bool:
 
 def requeue(session: Session, job_id: str) -> None:
     """Back to queued after its message was lost; the attempts made so far stay counted."""
-    session.execute(update(Job).where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)))
-                    .values(status=QUEUED, enqueued_at=utcnow()))
+    row = session.execute(update(Job).where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)))
+                          .values(status=QUEUED, enqueued_at=utcnow()).returning(Job.album_id)).first()
+    if row is not None:
+        job_events.note(session, job_id, row.album_id, QUEUED)
 
 
 def stale_jobs(session: Session, older_than_s: int, limit: int = 500) -> list[Job]:

@@ -2,7 +2,7 @@
 
 Each worker process keeps `key_prefix(queue) + node` alive with a short TTL (worker/heartbeat.py),
 lists the jobs it holds under `held_prefix(queue) + node`, and joins `known_key(queue)` until a
-clean stop.
+clean stop. Job changes are published on `job_events_channel(queue)` (shared/job_events.py).
 """
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ def held_prefix(queue: str) -> str:
 
 def known_key(queue: str) -> str:
     return f"{queue}:worker-known"
+
+
+def job_events_channel(queue: str) -> str:
+    return f"{queue}:job-events"
 
 
 def text(value: bytes | str) -> str:

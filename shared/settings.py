@@ -93,6 +93,7 @@ class Settings:
     retention_days: int = 30
     rate_limit_per_minute: int = 120
     max_files_per_request: int = 32
+    max_waiters: int = 500  # per web process: sync-mode requests and event streams held open at once
     webhook_secret: str = ""
     webhook_allow_private: bool = False
     webhook_max_attempts: int = 6
@@ -184,6 +185,7 @@ class Settings:
             retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
             rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             max_files_per_request=max(1, _int(env, "DOGBREED_MAX_FILES_PER_REQUEST", cls.max_files_per_request)),
+            max_waiters=max(0, _int(env, "DOGBREED_MAX_WAITERS", cls.max_waiters)),
             webhook_secret=env.get("DOGBREED_WEBHOOK_SECRET") or "",
             webhook_allow_private=_bool(env, "DOGBREED_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_max_attempts=max(1, _int(env, "DOGBREED_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts)),

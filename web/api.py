@@ -10,6 +10,7 @@ from shared import jobs, labels
 from shared.celeryconf import TASK_WEBHOOK
 from shared.tables import Album, Job
 from shared.webhooks import announce_ended
+from web import waiting
 from web.access import get_album_or_404, get_job_or_404
 from web.auth import auth_required, owner_id, owner_scope, require_user
 from web.database import db
@@ -100,6 +101,7 @@ def cancel_job(job: Job) -> Job:
         raise ApiError("job_finished", f"Job {job.id} already ended ({job.status}); only queued or running jobs can be canceled.", 409)
     session.commit()
     announce_ended(session, lambda job_id: enqueue(TASK_WEBHOOK, job_id))
+    waiting.hub().publish(session)  # wakes this job's waiters, in every web process
     session.refresh(job)
     return job
 
@@ -126,6 +128,14 @@ def album_json(album: Album) -> dict[str, Any]:
             "summary": summary, "jobs": items}
 
 
+def job_ended(body: dict[str, Any]) -> bool:
+    return body["status"] in jobs.FINISHED
+
+
+def album_done(body: dict[str, Any]) -> bool:
+    return bool(body["summary"]["done"])
+
+
 @bp.before_request
 def _auth() -> None:
     require_user()
@@ -133,9 +143,15 @@ def _auth() -> None:
 
 @bp.post("/jobs")
 def create_job():
+    seconds = waiting.prefer_wait()  # read first: a bad Prefer is refused before anything is stored
     submitted = submit(owner_id(), pipeline_name())
-    body = job_json(submitted.job)
-    return jsonify(body), 200 if submitted.replayed else 202, {"Location": body["url"]}
+    job_id, status = submitted.job.id, 200 if submitted.replayed else 202
+    if seconds is None:
+        body = job_json(submitted.job)
+        return jsonify(body), status, {"Location": body["url"]}
+    body, waited = waiting.until([f"job:{job_id}"], lambda: job_json(get_job_or_404(job_id)), job_ended, seconds)
+    headers = {"Location": body["url"], **(waiting.applied(seconds) if waited else {})}
+    return jsonify(body), 200 if job_ended(body) else status, headers
 
 
 def pipeline_name() -> str:
@@ -153,7 +169,12 @@ def pipeline_name() -> str:
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    return jsonify(job_json(get_job_or_404(job_id)))
+    seconds = waiting.query_wait()
+    body = job_json(get_job_or_404(job_id))  # a 404 at once, before any slot is taken
+    if seconds is None:
+        return jsonify(body)
+    body, _ = waiting.until([f"job:{job_id}"], lambda: job_json(get_job_or_404(job_id)), job_ended, seconds)
+    return jsonify(body)
 
 
 @bp.delete("/jobs/<job_id>")
@@ -177,11 +198,23 @@ def list_jobs():
 
 @bp.post("/batches")  # /batches and batch_id: the API's v1 names for albums
 def create_album():
+    seconds = waiting.prefer_wait()
     submitted = submit_album(owner_id())
-    body = album_json(submitted.album)
-    return jsonify(body), 200 if submitted.replayed else 202, {"Location": body["url"]}
+    album_id, status = submitted.album.id, 200 if submitted.replayed else 202
+    if seconds is None:
+        body = album_json(submitted.album)
+        return jsonify(body), status, {"Location": body["url"]}
+    body, waited = waiting.until([f"batch:{album_id}"], lambda: album_json(get_album_or_404(album_id)), album_done,
+                                 seconds)
+    headers = {"Location": body["url"], **(waiting.applied(seconds) if waited else {})}
+    return jsonify(body), 200 if album_done(body) else status, headers
 
 
 @bp.get("/batches/<batch_id>")
 def get_album(batch_id: str):
-    return jsonify(album_json(get_album_or_404(batch_id)))
+    seconds = waiting.query_wait()
+    body = album_json(get_album_or_404(batch_id))  # a 404 at once, before any slot is taken
+    if seconds is None:
+        return jsonify(body)
+    body, _ = waiting.until([f"batch:{batch_id}"], lambda: album_json(get_album_or_404(batch_id)), album_done, seconds)
+    return jsonify(body)

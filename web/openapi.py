@@ -19,6 +19,7 @@ from shared.celeryconf import PIPELINE_TASKS
 from shared.formats import ALLOWED_FORMATS
 from shared.settings import Settings
 from shared.tables import ID_LENGTH
+from web import waiting
 from web.api import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
 from web.errors import http_error_code
 from web.submit import MAX_IDEMPOTENCY_KEY
@@ -42,7 +43,7 @@ ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     400: ("A bad field, parameter or file; `error.message` names the fix.",
           ("missing_image", "too_many_files", "empty_file", "corrupt_image", "image_too_small", "too_many_scans", "too_complex",
            "csrf_failed", "bad_page", "bad_pipeline", "bad_filter", "bad_idempotency_key", "bad_callback_url",
-           "webhooks_unavailable", "bad_label", "bad_breed", "bad_image_url", "bad_image_base64",
+           "webhooks_unavailable", "bad_label", "bad_breed", "bad_image_url", "bad_image_base64", "bad_wait",
            http_error_code(BadRequest()))),
     401: ("No API key or session, or a wrong key (when auth is on).", ("unauthorized", "invalid_api_key")),
     403: ("Not allowed for this user.", ("admin_only", "metrics_forbidden")),
@@ -56,8 +57,9 @@ ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
           "a timeout, too large, not an image).", ("image_url_failed",)),
     429: ("Too many submissions this minute; see Retry-After.", ("rate_limited",)),
     500: ("Our fault; it has been logged.", ("internal_error",)),
-    503: ("The database or the queue is unavailable, or the queue is full; see Retry-After.",
-          ("queue_full", "queue_unavailable", "database_unavailable")),
+    503: ("The database or the queue is unavailable, the queue is full, or this server holds as many waiting "
+          "requests and streams as it may; see Retry-After.",
+          ("queue_full", "queue_unavailable", "database_unavailable", "too_many_waiters")),
 }
 ERROR_CODES = sorted({code for _, codes in ERRORS.values() for code in codes})
 
@@ -104,6 +106,9 @@ SCHEMAS: dict[str, Any] = {
             "kind": {"enum": [*jobs.KINDS, jobs.NOOP_KIND]},
             "sentence": {"type": "string"},
             "dog_score": _SCORED,
+            "uncertain": {"type": "boolean", "description": "A dog whose breed the model is not sure of (the "
+                                                           "sentence says so and names the closest breeds); "
+                                                           "false for humans and others."},
             "breeds": {"type": "array", "items": _closed(["breed", "probability"],
                                                          {"breed": {"type": "string"}, "probability": _SCORED})},
             "faces": {"type": "array", "items": _closed(list("xywh"), {k: {"type": "integer"} for k in "xywh"})},
@@ -336,6 +341,45 @@ PATHS: dict[str, Any] = {
                               "503": _json(_ref("Readiness"), "Database or broker unreachable.")}},
     },
 }
+
+# Sync mode (`Prefer: wait`, `?wait=`) and pushed updates (event streams): web/waiting.py, web/events.py.
+_WAITS = f"at most {waiting.MAX_WAIT_S} (more is taken as {waiting.MAX_WAIT_S})"
+_PREFER = {"name": "Prefer", "in": "header", "schema": {"type": "string", "examples": ["wait=10", "wait"]},
+           "description": f"`wait=N` (seconds, {_WAITS}; `wait` alone: {waiting.MAX_WAIT_S}): answer 200 with the "
+                          "finished body if it ends within N s, else the usual 202 at N s. Beyond "
+                          "DOGBREED_MAX_WAITERS waiting requests, the 202 comes at once, without Preference-Applied."}
+_WAIT = {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0},
+         "description": f"Long-poll: answer when it has ended, or after this many seconds ({_WAITS}), whichever "
+                        "is first; woken by the change, never by polling."}
+_APPLIED = {"Preference-Applied": {"schema": {"type": "string"}, "description": "`wait=N` when the request waited."}}
+_STREAM = {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+for _path, _method, _done in (("/api/v1/jobs", "post", "The job ended within the wait (`Prefer: wait`)."),
+                              ("/api/v1/batches", "post", "Every job ended within the wait (`Prefer: wait`).")):
+    _operation = PATHS[_path][_method]
+    _operation.setdefault("parameters", []).append(_PREFER)
+    for _status in ("200", "202"):
+        if _status in _operation["responses"]:
+            _operation["responses"][_status]["headers"] = {**_operation["responses"][_status]["headers"], **_APPLIED}
+    if "200" in _operation["responses"]:
+        _operation["responses"]["200"]["description"] += " Or: " + _done
+    else:
+        _operation["responses"]["200"] = _json(_ref("Album"), _done, {**_LOCATION, **_APPLIED})
+    _operation["responses"].setdefault("400", {"$ref": "#/components/responses/E400"})
+for _path in ("/api/v1/jobs/{job_id}", "/api/v1/batches/{batch_id}"):
+    PATHS[_path]["get"].setdefault("parameters", []).append(_WAIT)
+    PATHS[_path]["get"]["responses"].setdefault("400", {"$ref": "#/components/responses/E400"})
+PATHS["/api/v1/jobs/{job_id}/events"] = {"parameters": [_JOB_ID], "get": {
+    "operationId": "jobEvents", "summary": "A job's changes as server-sent events", "tags": ["jobs"],
+    "responses": {"200": {"description": "`event: status` (data `{\"id\", \"status\"}`) at once and at each change, "
+                                         "then `event: done` with the whole Job as data, and the stream closes.",
+                          **_STREAM},
+                  **_errors(401, 404, 503)}}}
+PATHS["/api/v1/batches/{batch_id}/events"] = {"parameters": [_BATCH_ID], "get": {
+    "operationId": "batchEvents", "summary": "An album's changes as server-sent events", "tags": ["batches"],
+    "responses": {"200": {"description": "`event: status` (data `{\"id\", \"summary\"}`) at once and at each "
+                                         "change, then `event: done` with the whole Album as data, and the stream "
+                                         "closes.", **_STREAM},
+                  **_errors(401, 404, 503)}}}
 
 
 def document() -> dict[str, Any]:

@@ -10,7 +10,7 @@ import logging
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_received, worker_init, worker_shutdown
 
-from shared import images, logs
+from shared import images, job_events, logs
 from shared.celeryconf import job_ids_of, make_celery
 from shared.settings import Settings
 from worker import heartbeat, metrics, tasks, webhooks
@@ -30,6 +30,7 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     runtime = Runtime(settings)  # decides DOGBREED_MAX_BATCH when it is left to the worker
     tasks.register(app, runtime)
     webhooks.register(app, settings, runtime.sessions)
+    job_events.publish_on_commit(runtime.writer.redis, settings.queue)  # web's waiters wake on these
 
     maintenance = Maintenance(settings, settings.reaper_interval_s, runtime.holder, runtime.sessions)
     node: list[str] = []  # this process's node name, known once the worker starts

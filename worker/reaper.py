@@ -14,9 +14,10 @@ import logging
 from datetime import datetime, timedelta
 
 import redis
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import job_metrics, jobs
+from shared import job_events, job_metrics, jobs
 from shared.celeryconf import TASK_WEBHOOK, make_celery, task_for
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.redis_keys import alive_nodes
@@ -35,6 +36,8 @@ class Reaper:
         self.sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self.celery = make_celery(settings, name="dogbreed-reaper")
         self.redis = redis.Redis.from_url(settings.require_broker(), socket_connect_timeout=2, socket_timeout=5)
+        # What it requeues or fails wakes web's waiters, from a worker or from `dogbreed reap` alike.
+        event.listen(self.sessions, "after_commit", lambda session: job_events.publish(session, self.redis, settings.queue))
 
     def _resend(self, session: Session, job: Job, counts: dict[str, int]) -> None:
         """Enqueue a job again, or fail it when it has used its attempts; committed one job at a time."""

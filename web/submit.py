@@ -22,7 +22,7 @@ from web.image_intake import field, image_bytes, read_image
 from web.metrics import JOBS_SUBMITTED
 from web.queue import BrokerUnavailable, enqueue
 from web.ratelimit import check_submission
-from web.uploads import Upload, file_count, read_uploads, uploads_bytes
+from web.uploads import Upload, file_count, read_uploads, uploads_sha256
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_WINDOW_S = 24 * 3600
@@ -186,15 +186,15 @@ def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
     return Submitted(earlier, replayed=True)
 
 
-def _replay_album(earlier: Job, files: list[bytes | None], key: str) -> SubmittedAlbum:
-    """The same key again: the first album, when these are its files in its order (compared by hash)."""
+def _replay_album(earlier: Job, files: list[str | None], key: str) -> SubmittedAlbum:
+    """The same key again: the first album, when these are its files in its order (by SHA-256)."""
     album = db().get(Album, earlier.album_id) if earlier.album_id else None
     if album is None or len(album.items) != len(files):
         raise _reused(key, earlier, "album")
     found = jobs.album_jobs(db(), album.id)
-    for item, data in zip(album.items, files):
+    for item, sha256 in zip(album.items, files):
         job = found.get(item.get("job_id") or "")
-        if job is not None and (data is None or hashlib.sha256(data).hexdigest() != job.image_sha256):
+        if job is not None and sha256 != job.image_sha256:
             raise _reused(key, earlier, "album")
     return SubmittedAlbum(album, [found[item["job_id"]] for item in album.items if item.get("job_id") in found], True)
 
@@ -258,7 +258,7 @@ def submit_album(owner_id: int | None) -> SubmittedAlbum:
     key = idempotency_key()
     earlier = _earlier(owner_id, key)
     if earlier is not None and key is not None:
-        return _replay_album(earlier, uploads_bytes(settings.max_files_per_request, settings.max_upload_bytes), key)
+        return _replay_album(earlier, uploads_sha256(settings.max_files_per_request, settings.max_upload_bytes), key)
     check_submission(max(1, min(file_count(), settings.max_files_per_request)))
     callback = callback_url()
     uploads = read_uploads(settings.max_files_per_request, settings.max_upload_bytes, settings.max_pixels)
@@ -286,6 +286,7 @@ def submit_album(owner_id: int | None) -> SubmittedAlbum:
                     items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
             album.items = items
     except _Earlier as found:
-        return _replay_album(found.job, [u.data if isinstance(u, Upload) else None for u in uploads], key or "")
+        return _replay_album(found.job, [hashlib.sha256(u.data).hexdigest() if isinstance(u, Upload) else None
+                                         for u in uploads], key or "")
     _enqueue_all(added, stored, album)
     return SubmittedAlbum(album, added)

@@ -1,6 +1,7 @@
 """Read the one uploaded file from a multipart request, or say exactly what is wrong with it."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from flask import Flask, current_app, request
@@ -57,15 +58,15 @@ def read_upload_bytes(max_bytes: int) -> bytes:
     return _bytes(_one_file(), max_bytes)
 
 
-def uploads_bytes(max_files: int, max_bytes: int) -> list[bytes | None]:
-    """Every file of an album, not decoded: its bytes, or None for one over the size limit."""
-    files = _files(f"1 to {max_files} images")
-    found: list[bytes | None] = []
-    for upload in files[:max_files]:
-        try:
-            found.append(_bytes(upload, max_bytes))
-        except ApiError:
-            found.append(None)
+def uploads_sha256(max_files: int, max_bytes: int) -> list[str | None]:
+    """Every file of an album, not decoded nor held whole: its SHA-256, or None for one over the size limit."""
+    found: list[str | None] = []
+    for upload in _files(f"1 to {max_files} images")[:max_files]:
+        digest, size = hashlib.sha256(), 0
+        while chunk := upload.stream.read(1 << 20):
+            size += len(chunk)
+            digest.update(chunk)
+        found.append(digest.hexdigest() if size <= max_bytes else None)
     return found
 
 

@@ -3,9 +3,6 @@ and a real worker: waiters are woken by what the worker and cancel publish."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,39 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from cli.broker import free_port
 from tests.helpers.images import jpeg as jpeg_bytes
-from tests.helpers.openapi import checker
-from tests.helpers.services import ROOT, settings_env, wait_for
-
-
-class Web:
-    """`dogbreed web` on a free loopback port; every answer checked against the OpenAPI document."""
-
-    def __init__(self, settings, tmp_path, workers: int = 1) -> None:
-        port = free_port()
-        env = {**os.environ, **settings_env(settings.with_(port=port, var_dir=tmp_path / "var")), "PYTHONPATH": str(ROOT)}
-        self.log_path = tmp_path / "web.log"
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli.main", "web", "--workers", str(workers)], cwd=ROOT,
-                                     env=env, stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        self.url = f"http://127.0.0.1:{port}"
-        wait_for(self._up, 60, 0.3, "gunicorn to answer")
-
-    def _up(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def session(self) -> requests.Session:
-        session = requests.Session()
-        session.hooks["response"].append(checker().requests_hook)
-        return session
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, 15)
-        self.proc.wait(timeout=30)
+from tests.helpers.live import GunicornWeb as Web
+from tests.helpers.services import wait_for
 
 
 @pytest.fixture

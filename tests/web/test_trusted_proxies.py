@@ -70,38 +70,20 @@ def _own_address() -> str | None:
 
 @pytest.mark.slow
 def test_a_client_reaching_real_gunicorn_directly_cannot_spoof_forwarded_for(settings, tmp_path):
-    import os
-    import subprocess
-    import sys
-
     import requests
 
-    from cli.broker import free_port
-    from tests.helpers.services import ROOT, settings_env, wait_for
+    from tests.helpers.live import GunicornWeb
 
     address = _own_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address to reach gunicorn from")
-    port = free_port()
-    served = settings.with_(port=port, host="0.0.0.0", auth_required=True, var_dir=tmp_path / "var")
-    env = {**os.environ, **settings_env(served), "PYTHONPATH": str(ROOT)}
-    with open(tmp_path / "web.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "cli.main", "web", "--workers", "1"], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    web = GunicornWeb(settings.with_(host="0.0.0.0", auth_required=True), tmp_path)
     try:
-        def up() -> bool:
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(up, 60, 0.3, "gunicorn to answer")
         spoof = {"X-Forwarded-For": "127.0.0.1"}
-        direct = requests.get(f"http://{address}:{port}/metrics", headers=spoof, timeout=5)
+        direct = requests.get(web.url.replace("127.0.0.1", address) + "/metrics", headers=spoof, timeout=5)
         assert direct.status_code == 403 and direct.json()["error"]["code"] == "metrics_forbidden"
-        assert requests.get(f"http://127.0.0.1:{port}/metrics", headers=spoof, timeout=5).status_code == 200
-        proxied = requests.get(f"http://127.0.0.1:{port}/metrics", headers={"X-Forwarded-For": "203.0.113.5"}, timeout=5)
+        assert requests.get(f"{web.url}/metrics", headers=spoof, timeout=5).status_code == 200  # the proxy's word
+        proxied = requests.get(f"{web.url}/metrics", headers={"X-Forwarded-For": "203.0.113.5"}, timeout=5)
         assert proxied.status_code == 403
     finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
+        web.stop()

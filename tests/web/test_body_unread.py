@@ -75,3 +75,25 @@ def test_with_accounts_off_a_form_post_from_a_session_without_a_token_is_refused
     stranger = create_app(make_settings(broker_url=redis_url, queue=queue_name)).test_client()  # never shown a form
     response, read = post_huge(stranger, "/")
     assert response.status_code == 400 and b"reload the page" in response.data and read < 1024 * 1024
+
+
+@pytest.mark.slow
+def test_real_gunicorn_answers_an_anonymous_huge_album_before_its_body_is_sent(settings, tmp_path):
+    """The client sends the headers of a 600 MiB album and 64 KiB of it, then waits: the answer comes
+    without the rest (were the body read first, the server would wait for it as long as the client)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from tests.helpers.live import GunicornWeb
+
+    web = GunicornWeb(settings, tmp_path)
+    try:
+        where = urlsplit(web.url)
+        for path in ("/", "/api/v1/batches"):
+            with socket.create_connection((where.hostname, where.port), timeout=60) as conn:
+                conn.sendall(f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Length: {BODY}\r\n"
+                             "Content-Type: multipart/form-data; boundary=x\r\n\r\n".encode() + Body().read(64 * 1024))
+                status_line = conn.makefile("rb").readline().decode()
+            assert status_line.split()[1] in ("302", "401"), (path, status_line)
+    finally:
+        web.stop()

@@ -59,9 +59,9 @@ def _csrf_failed() -> NoReturn:
 
 
 def _check_same_origin() -> None:
-    """With accounts off the API takes unsafe requests without a key or token, so `curl -F` works on a
-    private machine; a browser, though, says where a request comes from, and another site's form
-    (or script) is refused. A request that names no origin (curl, scripts) is let through."""
+    """A browser says where a request comes from (Origin, Sec-Fetch-Site): another site's form or script
+    is refused, before any body is read. A request that names no origin (curl, scripts) is let through:
+    with accounts off this is the API's only guard, so `curl -F` keeps working on a private machine."""
     fetch_site = request.headers.get("Sec-Fetch-Site")
     origin = request.headers.get("Origin")
     cross = fetch_site is not None and fetch_site not in ("same-origin", "none")

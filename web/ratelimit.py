@@ -51,8 +51,8 @@ def check_submission(images: int = 1) -> None:
     if count + int(previous or 0) * (1 - elapsed) > limit:
         client.decr(key, images)  # a refused submission does not count against the next minute
         retry_after = max(1, int(WINDOW_S - now % WINDOW_S))
-        raise ApiError("rate_limited", f"More than {limit} images this minute (this request has {images}); "
-                                       f"try again in {retry_after} s.", 429,
+        advice = f"send it as albums of at most {limit}" if images > limit else f"try again in {retry_after} s"
+        raise ApiError("rate_limited", f"More than {limit} images this minute (this request has {images}); {advice}.", 429,
                        {"Retry-After": str(retry_after)})
 
 

@@ -73,5 +73,6 @@ def test_the_rate_limit_counts_images_not_requests(make_settings, redis_url, que
     client = create_app(make_settings(broker_url=redis_url, queue=queue_name, rate_limit_per_minute=3)).test_client()
     too_big = post_album(client, album_files(1, 2, 3, 4))
     assert too_big.status_code == 429 and too_big.json["error"]["code"] == "rate_limited"
+    assert "albums of at most 3" in too_big.json["error"]["message"]
     assert post_album(client, album_files(1, 2, 3)).status_code == 202
     assert upload(client, make.jpeg(seed=9)).status_code == 429

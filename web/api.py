@@ -190,15 +190,15 @@ def list_jobs():
 @bp.post("/batches")  # /batches and batch_id: the API's v1 names for albums
 def create_album():
     seconds = waiting.prefer_wait()
-    album, _ = submit_album(owner_id(), wait=seconds is not None)
-    album_id = album.id
+    submitted = submit_album(owner_id(), wait=seconds is not None)
+    album_id, status = submitted.album.id, 200 if submitted.replayed else 202
     if seconds is None:
-        body = album_json(album)
-        return jsonify(body), 202, {"Location": body["url"]}
+        body = album_json(submitted.album)
+        return jsonify(body), status, {"Location": body["url"]}
     body, waited = waiting.until([f"batch:{album_id}"], lambda: album_json(get_album_or_404(album_id)), album_done,
                                  seconds)
     headers = {"Location": body["url"], **(waiting.applied(seconds) if waited else {})}
-    return jsonify(body), 200 if album_done(body) else 202, headers
+    return jsonify(body), 200 if album_done(body) else status, headers
 
 
 @bp.get("/batches/<batch_id>")

@@ -1,6 +1,7 @@
 """`dogbreed bench` against a real `dogbreed up`: every figure present, positive and consistent (no timing asserted)."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -88,7 +89,8 @@ def test_worker_cpu_is_read_from_the_processes_found_by_their_queue():
     """A real process named like a worker (its --queues) is found, and its CPU time and its child's are read."""
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     burn = "import subprocess, sys; c = subprocess.Popen([sys.executable, '-c', 'while True: pass']); sum(range(10**7)); c.wait()"
-    proc = subprocess.Popen([sys.executable, "-c", burn, "worker", "--queues", f"{queue},{queue}.cpu"])
+    proc = subprocess.Popen([sys.executable, "-c", burn, "worker", "--queues", f"{queue},{queue}.cpu"],
+                            start_new_session=True)  # its own group: the burning child goes with it
     try:
         from cli.bench.cpu import cpu_seconds, find_workers
 
@@ -102,9 +104,7 @@ def test_worker_cpu_is_read_from_the_processes_found_by_their_queue():
             time.sleep(0.05)
         assert cpu_seconds([proc.pid]) > first
     finally:
-        for child in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split():
-            os.kill(int(child), 9)
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert cpu_seconds([proc.pid]) == 0  # gone: nothing to count
 

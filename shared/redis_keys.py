@@ -33,3 +33,9 @@ def names_under(client: redis.Redis, prefix: str) -> set[str]:
 def alive_nodes(client: redis.Redis, queue: str) -> set[str]:
     """Node names (as recorded on the job rows) whose heartbeat has not expired."""
     return names_under(client, key_prefix(queue))
+
+
+# Queue entries a worker could not read as a message (not kombu's JSON, or JSON that is not one) are
+# moved here, newest first, one JSON object each: {"queue", "reason", "at", "entry" | "entry_base64"}.
+DEAD_LETTERS = "dogbreed.dead"
+DEAD_LETTERS_KEPT = 10_000  # the newest ones; an older entry is trimmed away

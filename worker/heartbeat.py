@@ -58,20 +58,23 @@ UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
 
 def _jobs_of(raw: bytes | str | None, queue: str | None) -> list[str]:
     """The job ids a kombu message carries: one, a chunk, or none when it is not one of our job
-    tasks (of `queue`)."""
+    tasks (of `queue`). Anything on the list may be junk someone pushed: it carries none."""
     if raw is None:  # hmget's answer for a message acked since its tag was listed
         return []
     try:
         data = json.loads(raw)
         message, routing_key = (data[0], data[2]) if isinstance(data, list) else (data, None)
-        headers = message.get("headers") or {}
-        if queue is not None and routing_key != queue:
+        if not isinstance(message, dict) or (queue is not None and routing_key != queue):
+            return []
+        headers, properties = message.get("headers") or {}, message.get("properties") or {}
+        if not isinstance(headers, dict) or not isinstance(properties, dict):
             return []
         body = message["body"]
-        if (message.get("properties") or {}).get("body_encoding") == "base64":
+        if properties.get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        return job_ids_of(headers.get("task"), json.loads(body)[0])
-    except (TypeError, ValueError, KeyError, IndexError):
+        args = json.loads(body)
+        return job_ids_of(headers.get("task"), args[0]) if isinstance(args, list) and args else []
+    except (TypeError, ValueError, KeyError, IndexError):  # binascii.Error and JSON errors are ValueErrors
         return []
 
 

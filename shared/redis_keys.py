@@ -2,7 +2,7 @@
 
 Each worker process keeps `key_prefix(queue) + node` alive with a short TTL (worker/heartbeat.py),
 lists the jobs it holds under `held_prefix(queue) + node`, and joins `known_key(queue)` until a
-clean stop.
+clean stop. The reaper tells a Redis restart or data loss from a death by `epoch_key(queue)`.
 """
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ def held_prefix(queue: str) -> str:
 
 def known_key(queue: str) -> str:
     return f"{queue}:worker-known"
+
+
+def epoch_key(queue: str) -> str:
+    """A hash {run_id, since}: the Redis run the reaper last saw, and since when (Redis time)."""
+    return f"{queue}:broker-epoch"
 
 
 def text(value: bytes | str) -> str:

@@ -117,17 +117,22 @@ class Heartbeat:
         """Beat now and keep beating; Redis away at start is one more beat the thread retries."""
         try:
             self.beat()
-            self.client.sadd(known_key(self.queue), self.node)
         except redis.RedisError as exc:
             log.warning("first heartbeat not sent: %s", exc)
         self._thread.start()
 
     def beat(self) -> None:
-        self.client.set(self.key, "1", ex=self.ttl_s)
+        """Also rejoins the known nodes: Redis may have come back without them."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(self.key, "1", ex=self.ttl_s)
+            pipe.sadd(known_key(self.queue), self.node)
+            pipe.execute()
 
     def stop(self) -> None:
         """A clean stop says so at once: the reaper need not wait for the key to expire."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)  # a beat in flight must not rejoin the known nodes after us
         try:
             self.client.delete(self.key)
             forget_node(self.client, self.queue, self.node)

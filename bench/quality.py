@@ -27,11 +27,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from ml.backbone import load_backbone  # noqa: E402
-from ml.breed_names import COMMON_NAMES  # noqa: E402
 from ml.faces import DECODE_MAX_SIDE, HaarDetector  # noqa: E402
 from ml.pipeline import is_dog  # noqa: E402
 from ml.preprocess import to_input  # noqa: E402
 from ml.yunet import YuNetDetector  # noqa: E402
+from shared.breed_names import COMMON_NAMES  # noqa: E402
 from shared.images import load_rgb  # noqa: E402
 
 TEAM = ROOT.parent / "shared"

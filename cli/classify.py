@@ -9,12 +9,11 @@ import argparse
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cli.client import ENDED, Client, Poll, ServiceError, sorted_out
+from cli.client import ENDED, Client, ServiceError, sorted_out
 from shared.formats import IMAGE_SUFFIXES
 
 
@@ -101,31 +100,39 @@ def send(client: Client, singles: list[Path], folders: list[list[Path]], album_s
     return entries
 
 
+WAITING_AT_ONCE = 8  # long polls open at once: each holds one of the server's waiter slots
+
+
 def wait(client: Client, entries: list[Entry], timeout_s: float) -> None:
-    """Poll each album once per round and each lone job, until everything ended; progress on stderr."""
+    """Wait for each album and each lone job with long polls (`?wait=`: the service answers when it
+    ends, no polling loop), a few at once; progress on stderr as each ends."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     from tqdm import tqdm
 
-    deadline = time.monotonic() + timeout_s
-    intervals = Poll(first_s=0.2, max_s=2.0).intervals()
-    with tqdm(total=len(entries), desc="classify", unit="image", file=sys.stderr) as bar:
+    client.timeout_s = timeout_s
+    albums: dict[str, list[Entry]] = {}
+    lone: list[Entry] = []
+    for entry in entries:
+        if not entry.ended:
+            (albums.setdefault(entry.album_url, []) if entry.album_url else lone).append(entry)
+
+    def album(url: str) -> None:
+        found = {j["id"]: j for j in client.wait_album(url)["jobs"] if "id" in j}
+        for entry in albums[url]:
+            entry.job = found.get(entry.job["id"], entry.job)
+
+    def job(entry: Entry) -> None:
+        entry.job = client.wait(entry.job)[0]
+
+    with tqdm(total=len(entries), desc="classify", unit="image", file=sys.stderr) as bar, \
+            ThreadPoolExecutor(max_workers=WAITING_AT_ONCE, thread_name_prefix="classify-wait") as pool:
         bar.update(sum(e.ended for e in entries))
-        while not all(e.ended for e in entries):
-            if time.monotonic() > deadline:
-                raise ServiceError(None, f"not every job ended within {timeout_s:.0f}s; is a worker running? "
-                                   "Raise --timeout to wait longer.")
-            time.sleep(next(intervals))
-            before = sum(e.ended for e in entries)
-            albums: dict[str, dict[str, Any]] = {}
-            for entry in entries:
-                if entry.ended:
-                    continue
-                if entry.album_url:
-                    if entry.album_url not in albums:
-                        albums[entry.album_url] = {j["id"]: j for j in client.album(entry.album_url)["jobs"] if "id" in j}
-                    entry.job = albums[entry.album_url].get(entry.job["id"], entry.job)
-                else:
-                    entry.job = client.job(entry.job)
-            bar.update(sum(e.ended for e in entries) - before)
+        waits = {pool.submit(album, url): len(group) for url, group in albums.items()}
+        waits.update({pool.submit(job, entry): 1 for entry in lone})
+        for done in as_completed(waits):
+            done.result()  # a ServiceError (not reachable, or not ended in time) stops here
+            bar.update(waits[done])
 
 
 def table(entries: list[Entry]) -> str:

@@ -17,6 +17,7 @@ import requests
 from shared.errors import DogbreedError
 from shared.formats import IMAGE_SUFFIXES
 
+LONG_POLL_S = 30  # each wait is one long poll (`?wait=`): the service answers when the job ends
 Job = dict[str, Any]
 Album = dict[str, Any]
 ENDED = ("succeeded", "failed", "canceled")
@@ -82,31 +83,42 @@ class Client:
 
     # ---- jobs -------------------------------------------------------------------------------
     def submit(self, image: bytes, filename: str = "image.jpg", pipeline: str = "classify",
-               callback_url: str | None = None, idempotency_key: str | None = None) -> Job:
+               callback_url: str | None = None, idempotency_key: str | None = None, wait_s: int | None = None) -> Job:
+        """`wait_s`: sync mode (`Prefer: wait`), the job comes back ended if it ends within that time."""
         data = {"pipeline": pipeline} if pipeline != "classify" else {}
         if callback_url:
             data["callback_url"] = callback_url
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        if wait_s is not None:
+            headers["Prefer"] = f"wait={wait_s}"
         return self._call("POST", "/api/v1/jobs", (200, 202), files={"image": (filename, image)}, data=data,
-                          headers=headers, timeout=60).json()
+                          headers=headers, timeout=60 + (wait_s or 0)).json()
 
-    def job(self, job: Job | str) -> Job:
-        return self._call("GET", _url(job, "/api/v1/jobs/"), (200,), timeout=30).json()
+    def job(self, job: Job | str, wait_s: int | None = None) -> Job:
+        """`wait_s`: a long poll, answered when the job ends or after that time."""
+        params = {"wait": wait_s} if wait_s is not None else None
+        return self._call("GET", _url(job, "/api/v1/jobs/"), (200,), params=params, timeout=30 + (wait_s or 0)).json()
 
     def cancel(self, job: Job | str) -> Job:
         return self._call("DELETE", _url(job, "/api/v1/jobs/"), (200,), timeout=30).json()
 
     def wait(self, job: Job | str, poll: Poll = Poll()) -> tuple[Job, int]:
-        """The ended job, and how many GETs it took."""
+        """The ended job, and how many GETs it took (0 when `job` has already ended). Each GET is a long
+        poll; `poll` backs off only when the service answers early without an end (it holds as many
+        waiters as it may, or is too old for `?wait=`)."""
+        if isinstance(job, dict) and job.get("status") in ENDED:
+            return job, 0
         deadline = time.monotonic() + self.timeout_s
         for polls, interval in enumerate(poll.intervals(), 1):
-            time.sleep(interval)
-            found = self.job(job)
+            asked = time.monotonic()
+            found = self.job(job, wait_s=LONG_POLL_S)
             if found["status"] in ENDED:
                 return found, polls
             if time.monotonic() > deadline:
                 raise ServiceError(None, f"job {found['id']} still {found['status']} after {self.timeout_s:.0f}s; "
                                    "is a worker running?")
+            if time.monotonic() - asked < 1.0:
+                time.sleep(interval)
         raise AssertionError("unreachable")
 
     # ---- albums -----------------------------------------------------------------------------
@@ -115,21 +127,28 @@ class Client:
         return self._call("POST", "/api/v1/batches", (202,), files=[("image", f) for f in files], data=data,
                           timeout=300).json()
 
-    def album(self, album: Album | str) -> Album:
-        return self._call("GET", _url(album, "/api/v1/batches/"), (200,), timeout=30).json()
+    def album(self, album: Album | str, wait_s: int | None = None) -> Album:
+        params = {"wait": wait_s} if wait_s is not None else None
+        return self._call("GET", _url(album, "/api/v1/batches/"), (200,), params=params,
+                          timeout=30 + (wait_s or 0)).json()
 
     def wait_album(self, album: Album | str, poll: Poll = Poll(max_s=2.0),
                    progress: Callable[[Album], None] | None = None) -> Album:
+        """Long polls, as `wait`; `progress` hears each answer."""
+        if isinstance(album, dict) and album.get("summary", {}).get("done"):
+            return album
         deadline = time.monotonic() + self.timeout_s
         for interval in poll.intervals():
-            found = self.album(album)
+            asked = time.monotonic()
+            found = self.album(album, wait_s=LONG_POLL_S)
             if progress:
                 progress(found)
             if found["summary"]["done"]:
                 return found
             if time.monotonic() > deadline:
                 raise ServiceError(None, f"album {found['id']} not done after {self.timeout_s:.0f}s; is a worker running?")
-            time.sleep(interval)
+            if time.monotonic() - asked < 1.0:
+                time.sleep(interval)
         raise AssertionError("unreachable")
 
 

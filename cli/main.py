@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("cli.training", "train a breed model by transfer learning"),
     "evaluate": ("cli.training", "measure a model on a data set"),
     "experiment": ("cli.training", "feature extraction vs fine-tuning as the data shrinks"),
-    "models": ("cli.models", "list, publish, activate and import breed models"),
+    "models": ("cli.models", "list, publish, activate, import and learn breed models"),
     "bench": ("cli.bench.command", "measure a running deployment against the raw model"),
     "classify": ("cli.classify", "send photos or folders to a running service and print the answers"),
 }

@@ -19,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
 
         counts = Reaper(settings).run_once()
         print(f"re-enqueued {counts['requeued']} stuck job(s) and {counts['webhooks']} webhook(s), "
-              f"failed {counts['failed']} that kept failing")
+              f"failed {counts['failed']} that kept failing, canceled {counts['deadline_canceled']} past their "
+              "Cancel-After deadline")
         return 0
     from shared.db import make_engine, make_sessionmaker, session_scope
     from shared.storage import open_image_store

@@ -1,7 +1,7 @@
-"""`dogbreed models list|publish|activate|import`: versioned model folders and the one the workers serve.
+"""`dogbreed models list|publish|activate|import|learn`: versioned model folders and the one the workers serve.
 
 Importing this module loads no TensorFlow: `list` and `activate` answer at once; `publish` and
-`import` load Keras only to validate the folder.
+`import` load Keras only to validate the folder; `learn` (training/learn.py) runs the backbone.
 """
 from __future__ import annotations
 
@@ -31,6 +31,18 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
         cmd.add_argument("--name", help="version name (default: the folder's name)")
         cmd.add_argument("--activate", action="store_true", help="activate it at once")
         cmd.add_argument("--force", action="store_true", help="accept a backbone the service does not run")
+    learn = sub.add_parser("learn", help="learn the labeled breeds into a head that keeps the 118 ImageNet ones, "
+                                         "and publish it")
+    learn.add_argument("--name", required=True, help="the new version's name")
+    learn.add_argument("--activate", action="store_true",
+                       help="activate it, unless it is worse on the 118 ImageNet breeds by more than --margin")
+    learn.add_argument("--min-photos", type=int, default=1, help="labeled photos a new breed needs (default 1)")
+    learn.add_argument("--margin", type=float, default=0.01,
+                       help="the most top-1 on held-back ImageNet-breed photos may fall (default 0.01)")
+    learn.add_argument("--holdout", type=float, default=0.2, help="share of labels held back to evaluate (0.2)")
+    learn.add_argument("--steps", type=int, default=200, help="fitting steps (default 200)")
+    learn.add_argument("--seed", type=int, default=0)
+    learn.add_argument("--force", action="store_true", help="activate even when the 118 got worse")
     act = sub.add_parser("activate", help=f"make running workers serve a version (`{IMAGENET}`: no trained head)")
     act.add_argument("name")
     act.add_argument("--force", action="store_true", help="activate even when the backbone differs")
@@ -52,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
             if args.action == "list":
                 print(format_table(versions.list_versions(session)))
                 return 0
+            if args.action == "learn":
+                return _learn(session, settings, args)
             models = registry(session, settings)
             if args.action == "activate":
                 print(models.activate(args.name, args.force))
@@ -64,6 +78,33 @@ def run(args: argparse.Namespace) -> int:
     except (Refused, versions.VersionError, model_folder.ModelFolderError, ValueError) as exc:
         print(f"dogbreed models {args.action}: {exc}", file=sys.stderr)
         return 1
+
+
+def learn(session, settings: Settings, config) -> Any:
+    """Learn the labeled breeds as version `config.name` (training.learn.LearnConfig); returns the
+    LearnOutcome (its .name is the published version). For scripts and the end-to-end test."""
+    from shared.storage import open_image_store
+    from training.learn import learn_version
+
+    return learn_version(session, open_image_store(settings), registry(session, settings), settings, config)
+
+
+def _learn(session, settings: Settings, args: argparse.Namespace) -> int:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from training.learn import LearnConfig, LearnError
+
+    config = LearnConfig(name=versions.check_name(args.name), activate=args.activate, min_photos=args.min_photos,
+                         holdout=args.holdout, steps=args.steps, margin=args.margin, seed=args.seed,
+                         force=args.force)
+    try:
+        outcome = learn(session, settings, config)
+    except LearnError as exc:
+        print(f"dogbreed models learn: {exc}", file=sys.stderr)
+        return 1
+    print(outcome.message, file=sys.stdout if outcome.activated or not args.activate else sys.stderr)
+    return 0 if outcome.activated or not args.activate else 1
 
 
 def publish(models: Registry, args: argparse.Namespace) -> str:

@@ -29,7 +29,8 @@ def visible_gpus() -> list[str]:
 
 
 def worker_services(settings: Settings, gpus: str = "all") -> list[Service]:
-    """One worker per GPU, each pinned by CUDA_VISIBLE_DEVICES with its own node name and queue."""
+    """One worker per GPU, each pinned by CUDA_VISIBLE_DEVICES with its own node name and queue; each
+    also serves both lanes of DOGBREED_QUEUE, interactive first (celeryconf.worker_queues adds them)."""
     chosen = visible_gpus() if gpus == "all" else ([] if gpus == "cpu" else [g.strip() for g in gpus.split(",") if g.strip()])
     host = socket.gethostname()
     if not chosen:
@@ -51,10 +52,15 @@ def _node_argv(node: str, queues: list[str]) -> list[str]:
     return [sys.executable, "-m", "cli.main", "worker", "--node", node, "--queues", ",".join(queues)]
 
 
+REQUEST_THREADS = 4
+
+
 def web_service(settings: Settings, workers: int = 2) -> Service:
     """gunicorn, with a folder for prometheus_client's multiprocess mode (emptied by `fresh_metrics_dir`)."""
     return Service("web", [
-        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "4",
+        # gthread: REQUEST_THREADS for submits and reads, plus one per waiter a process may hold (web/waiting.py),
+        # so waiting requests and event streams never take the threads submits need.
+        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(REQUEST_THREADS + settings.max_waiters),
         "--bind", f"{settings.host}:{settings.port}", "--graceful-timeout", "10",
         # JSON logs: the app writes the access lines itself (with the request id)
         *([] if settings.log_format == "json" else ["--access-logfile", "-"]),

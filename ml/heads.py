@@ -9,6 +9,7 @@ import numpy as np
 
 from ml import model_folder
 from ml.imagenet import DOG_FIRST, DOG_LAST, readable
+from ml.uncertainty import IMAGENET_RULE, SureRule
 from shared.breed_names import IMAGENET_HEAD, common_name
 
 
@@ -19,6 +20,8 @@ class Head(Protocol):
     def version(self) -> str | None: ...  # read-only, so a TrainedHead's `str` satisfies it
     @property
     def labels(self) -> list[str]: ...
+    @property
+    def sure(self) -> SureRule: ...  # when its answer is "not sure" (ml/uncertainty.py)
 
     def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray: ...
 
@@ -31,6 +34,7 @@ class ImageNetDogHead:
     name: str = IMAGENET_HEAD
     version: str | None = None
     labels: list[str] = field(default_factory=lambda: [common_name(i) for i in range(DOG_FIRST, DOG_LAST + 1)])
+    sure: SureRule = IMAGENET_RULE
 
     def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
         dogs = probs[:, DOG_FIRST:DOG_LAST + 1].astype(np.float64)
@@ -45,6 +49,7 @@ class TrainedHead:
     version: str
     labels: list[str]
     model: Any
+    sure: SureRule = IMAGENET_RULE  # a learned head's card names its own (card["uncertain"])
 
     def predict(self, probs: np.ndarray, features: np.ndarray, images: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(features, training=False), dtype=np.float64)
@@ -62,10 +67,11 @@ def load_trained_head(folder: Path, version: str, feature_dim: int) -> TrainedHe
     """The head on the frozen features, or, when the card says so, the whole fine-tuned model."""
     labels = model_folder.read_labels(folder)
     names = [readable(x) for x in labels]
+    sure = SureRule.from_card(model_folder.read_card(folder).get("uncertain"))
     if model_folder.serves_whole_model(folder):
         whole = model_folder.load_keras(folder / model_folder.MODEL_FILE)
         model_folder.check_whole_model(folder, whole, labels, None)
-        return FineTunedModel(name=f"fine-tuned:{version}", version=version, labels=names, model=whole)
+        return FineTunedModel(name=f"fine-tuned:{version}", version=version, labels=names, model=whole, sure=sure)
     head = model_folder.load_keras(folder / model_folder.HEAD_FILE)
     model_folder.check_head(folder, head, labels, feature_dim)
-    return TrainedHead(name=f"trained:{version}", version=version, labels=names, model=head)
+    return TrainedHead(name=f"trained:{version}", version=version, labels=names, model=head, sure=sure)

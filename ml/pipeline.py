@@ -51,6 +51,7 @@ class Result:
     model: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1  # how many images shared this image's forward pass
     stages_ms: dict[str, float] = field(default_factory=dict)  # where this job's time went (decode, model, ...)
+    uncertain: bool = False  # a dog whose breed the head is not sure of (ml/uncertainty.py); False otherwise
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,10 +93,14 @@ def _a(noun: str) -> str:
     return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
 
 
-def _sentence(kind: str, breeds: list[dict[str, Any]], imagenet_top: list[dict[str, Any]], faces: int) -> str:
+def _sentence(kind: str, breeds: list[dict[str, Any]], imagenet_top: list[dict[str, Any]], faces: int,
+              uncertain: bool = False) -> str:
     if kind == "neither":
         return f"No dog or human face found in this image (it looks more like {_a(imagenet_top[0]['label'])})."
     best = breeds[0]
+    if kind == "dog" and uncertain:
+        closest = " or ".join(_a(b["breed"]) for b in breeds[:2])
+        return f"This is a dog, but I'm not sure of this breed; it looks closest to {closest}."
     if kind == "dog":
         return f"This is a dog, and it looks most like {_a(best['breed'])} ({best['probability'] * 100:.0f}% sure)."
     if faces == 1:
@@ -119,15 +124,17 @@ def answer(image: np.ndarray, outputs: Outputs, models: Models,
     imagenet_top = [{"label": labels[i], "probability": round(float(outputs.imagenet[i]), 6)}
                     for i in np.argsort(-outputs.imagenet)[:3]]
     breeds = top_k(outputs.breeds, models.head.labels, 5)
+    uncertain = kind == "dog" and models.head.sure.uncertain(outputs.breeds, models.head.labels)
     return Result(
         kind=kind,
-        sentence=_sentence(kind, breeds, imagenet_top, len(faces)),
+        sentence=_sentence(kind, breeds, imagenet_top, len(faces), uncertain),
         dog_score=round(score, 6),
         breeds=breeds if kind != "neither" else [],
         faces=faces,
         imagenet_top=imagenet_top,
         model=models.describe(),
         stages_ms=stages,
+        uncertain=uncertain,
     )
 
 

@@ -9,7 +9,8 @@ TASK_CLASSIFY = "dogbreed.classify"
 TASK_NOOP = "dogbreed.noop"
 TASK_CLASSIFY_CHUNK = "dogbreed.classify_chunk"
 TASK_NOOP_CHUNK = "dogbreed.noop_chunk"
-TASK_WEBHOOK = "dogbreed.webhook"
+TASK_WEBHOOK = "dogbreed.webhook"  # (job id[, event]): the job's delivery
+TASK_ALBUM_WEBHOOK = "dogbreed.album_webhook"  # (album id, event): an album's one delivery
 # A job row records its pipeline; this is the task that runs it (the reaper resends the same one).
 PIPELINE_TASKS = {"classify": TASK_CLASSIFY, "noop": TASK_NOOP}
 # An album goes out as chunks of up to DOGBREED_MAX_BATCH job ids, one message each: one claim,
@@ -48,6 +49,44 @@ def job_ids_of(task_name: str | None, args: object) -> list[str]:
     return []
 
 
+# Priority lanes: what a person waits on (a single upload, any sync-mode request) goes ahead of album
+# images. Two Redis lists per deployment, DOGBREED_QUEUE (interactive; webhooks too) and
+# DOGBREED_QUEUE.bulk; every worker consumes both, interactive first: kombu's "priority" queue order
+# keeps the BRPOP's list order fixed, so a waiting interactive message is always taken first.
+# DOGBREED_LANES=0: one list, as before (the benchmark's baseline).
+INTERACTIVE, BULK = "interactive", "bulk"
+LANES = (INTERACTIVE, BULK)
+
+
+def lane_for(album: bool, wait: bool = False) -> str:
+    """The lane of a submit: a single upload, or anything a caller waits on in sync mode, is interactive."""
+    return INTERACTIVE if wait or not album else BULK
+
+
+def job_lane(lane: str | None, album_id: str | None) -> str:
+    """A job row's lane (rows from before lanes were recorded: album jobs are bulk)."""
+    return lane if lane in LANES else lane_for(album_id is not None)
+
+
+def lane_queue(settings: Settings, lane: str) -> str:
+    """The broker list of a lane."""
+    return f"{settings.queue}.{BULK}" if lane == BULK and settings.lanes else settings.queue
+
+
+def lane_queues(settings: Settings) -> list[str]:
+    """Every lane's list, interactive first (one list when lanes are off)."""
+    return list(dict.fromkeys(lane_queue(settings, lane) for lane in LANES))
+
+
+def worker_queues(settings: Settings, queues: list[str]) -> list[str]:
+    """A worker that serves the deployment's queue serves every lane: interactive first, then its own
+    node queues, bulk last; that order is the order it takes messages in."""
+    if settings.queue not in queues:
+        return list(queues)
+    first, *rest = lane_queues(settings)
+    return list(dict.fromkeys([first, *queues, *rest]))
+
+
 # Enqueue must not hang a web request when Redis is away: a few quick tries, then 503.
 PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
@@ -76,6 +115,7 @@ def celery_config(settings: Settings) -> dict:
             "visibility_timeout": longest_job_s,
             "socket_connect_timeout": 3,
             "socket_timeout": 10,
+            "queue_order_strategy": "priority",  # lanes: the -Q order, never rotated (see LANES)
         },
         "broker_pool_limit": 10,
         "task_publish_retry_policy": PUBLISH_RETRY_POLICY,

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, case, cast, exists, func, literal, null, select, text, update
 from sqlalchemy.orm import Session
 
-from shared.tables import Job, Label, utcnow
+from shared import job_events
+from shared.tables import Album, Job, Label, utcnow
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED = "queued", "running", "succeeded", "failed", "canceled"
 STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELED)
@@ -23,6 +24,11 @@ KINDS = ("dog", "human", "neither")
 NOOP_KIND = "noop"  # the result of the benchmark pipeline, which runs the queue path without a model
 # Session.info key: ids of jobs with a callback_url that ended in this transaction (see shared.webhooks).
 ENDED_WITH_CALLBACK = "dogbreed.ended_with_callback"
+# Session.info key: albums some of whose jobs ended in this transaction (their one webhook may be due).
+ALBUMS_WITH_ENDS = "dogbreed.albums_with_ends"
+# Session.info keys: jobs and albums whose work began in this transaction (a `started` webhook may be due).
+STARTED_WITH_CALLBACK, ALBUMS_STARTED = "dogbreed.started_with_callback", "dogbreed.albums_started"
+DEADLINE_EXCEEDED = "deadline_exceeded"  # error.code of a job canceled by its Cancel-After deadline
 ADMISSION_LOCK_KEY = 0x646F6762  # "dogb": Postgres advisory lock held while a request admits jobs
 
 
@@ -40,11 +46,14 @@ def iso(value: datetime | None) -> str | None:
 
 def create_job(session: Session, *, owner_id: int | None, sha256: str, size: int, fmt: str,
                width: int, height: int, filename: str | None, pipeline: str = "classify",
-               album_id: str | None = None, idempotency_key: str | None = None, callback_url: str | None = None) -> Job:
+               album_id: str | None = None, idempotency_key: str | None = None, callback_url: str | None = None,
+               lane: str | None = None, cancel_after_at: datetime | None = None,
+               webhook_events: str | None = None) -> Job:
     job = Job(owner_id=owner_id, status=QUEUED, image_sha256=sha256, image_bytes=size, image_format=fmt,
               image_width=width, image_height=height, original_filename=(filename or "")[:255] or None,
               pipeline=pipeline, album_id=album_id, idempotency_key=idempotency_key, callback_url=callback_url,
-              webhook_status="pending" if callback_url else None)
+              webhook_status="pending" if callback_url else None, lane=lane, cancel_after_at=cancel_after_at,
+              webhook_events=webhook_events)
     session.add(job)
     session.flush()
     return job
@@ -86,21 +95,73 @@ def claim_chunk(session: Session, job_ids: list[str], node: str, max_attempts: i
     """
     if not job_ids:
         return []
-    node = node[:200]
+    node, now = node[:200], utcnow()
     rows = session.execute(
         update(Job)
-        .where(Job.id.in_(job_ids), _claimable(node), Job.attempts < max_attempts)
+        .where(Job.id.in_(job_ids), _claimable(node), Job.attempts < max_attempts, _within_deadline(now))
         .values(status=RUNNING, started_at=utcnow(), attempts=Job.attempts + 1, node=node)
-        .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts)
+        .returning(Job.id, Job.image_sha256, Job.image_format, Job.image_width, Job.image_height, Job.attempts,
+                   Job.callback_url, Job.webhook_events, Job.album_id)
         .execution_options(synchronize_session=False)
     ).all()
-    claimed = {row.id: Claimed(*row) for row in rows}
+    claimed = {row.id: Claimed(*row[:6]) for row in rows}
+    for row in rows:
+        job_events.note(session, row.id, row.album_id, RUNNING)
+        if row.attempts == 1:  # its first start, not a retry's
+            _note_start(session, row.id, row.callback_url, row.webhook_events, row.album_id)
     if len(claimed) < len(set(job_ids)):
+        left = set(session.scalars(select(Job.id).where(Job.id.in_(set(job_ids) - set(claimed)), _claimable(node),
+                                                        ~_within_deadline(now))))
+        if left:  # past their Cancel-After deadline: they end here, not on the model
+            cancel_past_deadline(session, list(left))
         spent = session.execute(select(Job.id, Job.attempts).where(
-            Job.id.in_(set(job_ids) - set(claimed)), _claimable(node), Job.attempts >= max_attempts)).all()
+            Job.id.in_(set(job_ids) - set(claimed) - left), _claimable(node), Job.attempts >= max_attempts)).all()
         for job_id, attempts in spent:
             give_up(session, job_id, attempts)
     return [claimed[job_id] for job_id in dict.fromkeys(job_ids) if job_id in claimed]
+
+
+def _within_deadline(now: datetime) -> Any:
+    return Job.cancel_after_at.is_(None) | (Job.cancel_after_at > now)
+
+
+def cancel_past_deadline(session: Session, job_ids: list[str] | None = None, limit: int = 500) -> list[str]:
+    """Queued or running jobs past their Cancel-After deadline -> canceled with `deadline_exceeded`, in
+    one statement: the given ones (a worker's chunk) or any (the sweep). A worker still running one
+    has its result refused as after a cancel. Returns the ids that moved."""
+    now = utcnow()
+    where = [Job.status.in_(UNFINISHED), Job.cancel_after_at.is_not(None), Job.cancel_after_at <= now]
+    if job_ids is None:
+        job_ids = list(session.scalars(select(Job.id).where(*where).order_by(Job.cancel_after_at).limit(limit)))
+    if not job_ids:
+        return []
+    rows = session.execute(
+        update(Job).where(Job.id.in_(job_ids), *where)
+        .values(status=CANCELED, finished_at=now, result=None, error_code=DEADLINE_EXCEEDED,
+                error_message="Not finished by its Cancel-After deadline; nothing more will run for it.")
+        .returning(Job.id, Job.callback_url, Job.album_id)
+        .execution_options(synchronize_session=False)).all()
+    for row in rows:
+        _note_end(session, row.id, row.callback_url, row.album_id, CANCELED)
+    return [row.id for row in rows]
+
+
+def _note_start(session: Session, job_id: str, callback_url: str | None, events: str | None,
+                album_id: str | None) -> None:
+    if callback_url and events and "started" in events.split(","):
+        session.info.setdefault(STARTED_WITH_CALLBACK, []).append(job_id)
+    if album_id:
+        session.info.setdefault(ALBUMS_STARTED, set()).add(album_id)
+
+
+def _note_end(session: Session, job_id: str, callback_url: str | None, album_id: str | None, status: str) -> None:
+    """What the committer announces: the job's new status to its waiters, its own webhook, and its
+    album's (due once all its jobs ended)."""
+    job_events.note(session, job_id, album_id, status)
+    if callback_url:
+        session.info.setdefault(ENDED_WITH_CALLBACK, []).append(job_id)
+    if album_id:
+        session.info.setdefault(ALBUMS_WITH_ENDS, set()).add(album_id)
 
 
 def claim(session: Session, job_id: str, node: str, max_attempts: int) -> Claimed | None:
@@ -140,13 +201,12 @@ def _finish(session: Session, job_id: str, **values: Any) -> bool:
         update(Job)
         .where(Job.id == job_id, Job.status.in_(UNFINISHED))
         .values(finished_at=utcnow(), **values)
-        .returning(Job.callback_url)
+        .returning(Job.callback_url, Job.album_id)
         .execution_options(synchronize_session=False)
     ).first()
     if row is None:
         return False
-    if row.callback_url:
-        session.info.setdefault(ENDED_WITH_CALLBACK, []).append(job_id)
+    _note_end(session, job_id, row.callback_url, row.album_id, values["status"])
     return True
 
 
@@ -210,12 +270,12 @@ def finish_many(session: Session, outcomes: list[tuple[str, dict[str, Any] | Non
         update(Job)
         .where(Job.id.in_(list(rows)), Job.status.in_(UNFINISHED))
         .values(finished_at=utcnow(), **{name: column(name) for name in next(iter(rows.values()))})
-        .returning(Job.id, Job.status, Job.result_kind, Job.created_at, Job.finished_at, Job.callback_url)
+        .returning(Job.id, Job.status, Job.result_kind, Job.created_at, Job.finished_at, Job.callback_url,
+                   Job.album_id)
         .execution_options(synchronize_session=False)
     ).all()
     for row in ended:
-        if row.callback_url:
-            session.info.setdefault(ENDED_WITH_CALLBACK, []).append(row.id)
+        _note_end(session, row.id, row.callback_url, row.album_id, row.status)
     return {row.id: Ended(row.id, row.status, row.result_kind, as_utc(row.created_at), as_utc(row.finished_at))
             for row in ended}
 
@@ -229,8 +289,10 @@ def give_up(session: Session, job_id: str, attempts: int) -> bool:
 
 def requeue(session: Session, job_id: str) -> None:
     """Back to queued after its message was lost; the attempts made so far stay counted."""
-    session.execute(update(Job).where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)))
-                    .values(status=QUEUED, enqueued_at=utcnow()))
+    row = session.execute(update(Job).where(Job.id == job_id, Job.status.in_((QUEUED, RUNNING)))
+                          .values(status=QUEUED, enqueued_at=utcnow()).returning(Job.album_id)).first()
+    if row is not None:
+        job_events.note(session, job_id, row.album_id, QUEUED)
 
 
 def stale_jobs(session: Session, older_than_s: int, limit: int = 500) -> list[Job]:
@@ -357,6 +419,73 @@ def release_stale_key(session: Session, owner_id: int | None, key: str, within_s
                     .values(idempotency_key=None).execution_options(synchronize_session=False))
 
 
+def albums_started(session: Session, album_ids: set[str]) -> list[str]:
+    """Of these albums whose jobs just started, the ones whose callback asked for `started` and was
+    not sent it yet: marked sent in the same statement, so only one transaction announces each."""
+    if not album_ids:
+        return []
+    return list(session.scalars(
+        update(Album).where(Album.id.in_(album_ids), Album.callback_url.is_not(None), Album.started_sent.is_(False),
+                            Album.webhook_events.contains("started"))
+        .values(started_sent=True).returning(Album.id).execution_options(synchronize_session=False)))
+
+
+def albums_awaiting_webhook(session: Session, album_ids: set[str]) -> list[str]:
+    """Of these albums, the ones whose webhook is still to be sent (done or not: the delivery checks)."""
+    if not album_ids:
+        return []
+    return list(session.scalars(select(Album.id).where(Album.id.in_(album_ids), Album.webhook_status == "pending")))
+
+
+def album_done(session: Session, album_id: str) -> bool:
+    """No job of the album is queued or running."""
+    return session.scalar(select(Job.id).where(Job.album_id == album_id, Job.status.in_(UNFINISHED)).limit(1)) is None
+
+
+def unsent_album_webhooks(session: Session, older_than_s: int, limit: int = 100) -> list[str]:
+    """Done albums whose webhook never had an attempt, their last job ended long ago: its message was
+    lost, or the end was written by a process that does not announce (`dogbreed reap`)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    unfinished_or_recent = select(Job.id).where(Job.album_id == Album.id,
+                                                Job.status.in_(UNFINISHED) | (Job.finished_at >= cutoff))
+    return list(session.scalars(select(Album.id).where(
+        Album.webhook_status == "pending", Album.webhook_attempts == 0, ~unfinished_or_recent.exists(),
+        Album.created_at < cutoff).order_by(Album.created_at).limit(limit)))
+
+
+def album_summary(album: Album, found: dict[str, Job]) -> tuple[list[Job | dict[str, Any]], dict[str, Any]]:
+    """An album's entries in its order (a job, or a refused file's {"filename", "error"}) and the
+    counts the API shows; one reading for the web's answer and the album's webhook."""
+    entries: list[Job | dict[str, Any]] = []
+    summary: dict[str, Any] = {status: 0 for status in STATUSES} | {"rejected": 0}
+    for item in album.items:
+        job = found.get(item.get("job_id", ""))
+        if job is not None:
+            entries.append(job)
+            summary[job.status] += 1
+        elif "error" in item:
+            entries.append({"filename": item.get("filename"), "error": item["error"]})
+            summary["rejected"] += 1
+        # else: the job expired (retention) and is no longer listed
+    summary["total"] = len(entries)
+    summary["done"] = not any(summary[status] for status in UNFINISHED)
+    return entries, summary
+
+
+def album_webhook_dict(album: Album) -> dict[str, Any] | None:
+    if not album.callback_url:
+        return None
+    return {"url": album.callback_url, "status": album.webhook_status, "attempts": album.webhook_attempts or 0,
+            "last_error": album.webhook_last_error}
+
+
+def album_to_dict(session: Session, album: Album) -> dict[str, Any]:
+    """The album as its webhook sends it (the API adds its links)."""
+    entries, summary = album_summary(album, album_jobs(session, album.id))
+    return {"id": album.id, "created_at": iso(album.created_at), "summary": summary,
+            "jobs": [to_dict(e) if isinstance(e, Job) else e for e in entries], "webhook": album_webhook_dict(album)}
+
+
 def album_jobs(session: Session, album_id: str) -> dict[str, Job]:
     return {job.id: job for job in session.scalars(select(Job).where(Job.album_id == album_id))}
 
@@ -387,7 +516,10 @@ def to_dict(job: Job) -> dict[str, Any]:
             "height": job.image_height,
         },
         "result": job.result if job.status == SUCCEEDED else None,
-        "error": {"code": job.error_code, "message": job.error_message} if job.status == FAILED else None,
+        # failed, or canceled by its deadline (a user's cancel has no error)
+        "error": {"code": job.error_code, "message": job.error_message}
+        if job.status == FAILED or (job.status == CANCELED and job.error_code) else None,
+        "cancel_after_at": iso(job.cancel_after_at),
         "webhook": webhook_dict(job),
     }
     return data

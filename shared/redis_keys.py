@@ -2,7 +2,8 @@
 
 Each worker process keeps `key_prefix(queue) + node` alive with a short TTL (worker/heartbeat.py),
 lists the jobs it holds under `held_prefix(queue) + node`, and joins `known_key(queue)` until a
-clean stop. The reaper tells a Redis restart or data loss from a death by `epoch_key(queue)`.
+clean stop. Job changes are published on `job_events_channel(queue)` (shared/job_events.py).
+The reaper tells a Redis restart or data loss from a death by `epoch_key(queue)`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ def held_prefix(queue: str) -> str:
 
 def known_key(queue: str) -> str:
     return f"{queue}:worker-known"
+
+
+def job_events_channel(queue: str) -> str:
+    return f"{queue}:job-events"
 
 
 def epoch_key(queue: str) -> str:

@@ -75,6 +75,7 @@ class Settings:
     xla: bool = False
     precision: str = "float32"
     queue: str = "dogbreed"
+    lanes: bool = True  # single uploads (interactive lane) go ahead of album images (bulk lane); see celeryconf
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     max_concurrent_decodes: int = 2
@@ -92,6 +93,7 @@ class Settings:
     retention_days: int = 30
     rate_limit_per_minute: int = 120
     max_files_per_request: int = 32
+    max_waiters: int = 500  # per web process: sync-mode requests and event streams held open at once
     webhook_secret: str = ""
     webhook_allow_private: bool = False
     webhook_max_attempts: int = 6
@@ -166,6 +168,7 @@ class Settings:
             xla=_bool(env, "DOGBREED_XLA", False),
             precision=precision,
             queue=env.get("DOGBREED_QUEUE") or "dogbreed",
+            lanes=_bool(env, "DOGBREED_LANES", True),
             max_upload_bytes=_int(env, "DOGBREED_MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             max_pixels=_int(env, "DOGBREED_MAX_PIXELS", cls.max_pixels),
             max_concurrent_decodes=_positive(env, "DOGBREED_MAX_CONCURRENT_DECODES", cls.max_concurrent_decodes),
@@ -181,6 +184,7 @@ class Settings:
             retention_days=_int(env, "DOGBREED_RETENTION_DAYS", cls.retention_days),
             rate_limit_per_minute=_int(env, "DOGBREED_RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute),
             max_files_per_request=max(1, _int(env, "DOGBREED_MAX_FILES_PER_REQUEST", cls.max_files_per_request)),
+            max_waiters=max(0, _int(env, "DOGBREED_MAX_WAITERS", cls.max_waiters)),
             webhook_secret=env.get("DOGBREED_WEBHOOK_SECRET") or "",
             webhook_allow_private=_bool(env, "DOGBREED_WEBHOOK_ALLOW_PRIVATE", False),
             webhook_max_attempts=max(1, _int(env, "DOGBREED_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts)),

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -86,6 +87,9 @@ class Job(Base):
     webhook_status: Mapped[str | None] = mapped_column(String(16))  # pending / delivered / failed
     webhook_attempts: Mapped[int] = mapped_column(Integer, default=0)
     webhook_last_error: Mapped[str | None] = mapped_column(Text)
+    webhook_events: Mapped[str | None] = mapped_column(String(64))  # comma-separated; None: completed only
+    lane: Mapped[str | None] = mapped_column(String(16))  # interactive / bulk (shared.celeryconf.LANES)
+    cancel_after_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # Cancel-After's deadline
 
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
@@ -96,6 +100,7 @@ class Job(Base):
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_created", "created_at"),
         Index("ix_jobs_image_sha256", "image_sha256"),
+        Index("ix_jobs_cancel_after_at", "cancel_after_at"),  # the sweep of jobs past their deadline
     )
 
 
@@ -109,6 +114,14 @@ class Album(Base):
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # An album's own webhook: one delivery when all its jobs ended (and one when the first started,
+    # if asked), never one per image; its jobs carry no callback_url.
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_events: Mapped[str | None] = mapped_column(String(64))
+    webhook_status: Mapped[str | None] = mapped_column(String(16), index=True)  # pending / delivered / failed
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    webhook_last_error: Mapped[str | None] = mapped_column(Text)
+    started_sent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class ModelVersion(Base):

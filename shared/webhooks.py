@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from shared import outbound
+from shared import jobs, outbound
 from shared.errors import FixedCodeError
-from shared.jobs import ENDED_WITH_CALLBACK
+from shared.jobs import ALBUMS_STARTED, ALBUMS_WITH_ENDS, ENDED_WITH_CALLBACK, STARTED_WITH_CALLBACK
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Dogbreed-Signature"
@@ -23,6 +23,22 @@ MAX_URL_LENGTH = outbound.MAX_URL_LENGTH
 ALLOW_PRIVATE_SETTING = "DOGBREED_WEBHOOK_ALLOW_PRIVATE"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 STATES = (PENDING, DELIVERED, FAILED)
+# What a callback_url is sent (webhook_events): `completed` (always) when the job or album ended, and
+# `started` too, if asked, when its work began. The header says which; the body is the job or the album.
+COMPLETED, STARTED = "completed", "started"
+EVENTS = (COMPLETED, STARTED)
+EVENT_HEADER = "X-Dogbreed-Event"
+
+
+def events_value(names: list[str]) -> str | None:
+    """Events as stored on a row: None for the default (completed alone), else comma-joined in EVENTS'
+    order; `completed` is always among them (the end is what the webhook is for)."""
+    chosen = [event for event in EVENTS if event in names or event == COMPLETED]
+    return None if chosen == [COMPLETED] else ",".join(chosen)
+
+
+def events_of(value: str | None) -> tuple[str, ...]:
+    return (COMPLETED,) if not value else tuple(event for event in EVENTS if event in value.split(","))
 
 
 class CallbackUrlError(FixedCodeError, ValueError):
@@ -55,19 +71,40 @@ def ended_with_callback(session: Session) -> list[str]:
     return session.info.pop(ENDED_WITH_CALLBACK, [])
 
 
-def announce_ended(session: Session, enqueue: Callable[[str], None]) -> None:
-    """After a commit: enqueue the delivery of each job that ended in it with a callback_url. One that
-    cannot be sent stays `pending` on its row (the job's end is committed); the reaper sends it later."""
-    for job_id in ended_with_callback(session):
-        try:
-            enqueue(job_id)
-        except Exception as exc:  # the broker is away: nothing to undo
-            log.warning("webhook for job %s not enqueued: %s", job_id, exc)
+ALBUMS_DUE = "dogbreed.albums_due"  # Session.info: (album id, event) to announce after the commit
+
+
+def note_albums_due(session: Session) -> None:
+    """Before a commit that ended or started album jobs: which albums' webhooks to announce after it
+    (the delivery checks the album is done, in its own transaction: concurrent ends of an album's
+    last chunks each announce it, and the one that sees it done sends it, once)."""
+    ended, started = session.info.pop(ALBUMS_WITH_ENDS, set()), session.info.pop(ALBUMS_STARTED, set())
+    due = [(album_id, STARTED) for album_id in jobs.albums_started(session, started)]
+    due += [(album_id, COMPLETED) for album_id in jobs.albums_awaiting_webhook(session, ended)]
+    if due:
+        session.info.setdefault(ALBUMS_DUE, []).extend(due)
+
+
+def announce_ended(session: Session, enqueue: Callable[[str, str], None],
+                   enqueue_album: Callable[[str, str], None] | None = None) -> None:
+    """After a commit: enqueue (job id, event) for each job that ended in it with a callback_url, or
+    started with `started` asked, and (album id, event) for each album note_albums_due found. One
+    that cannot be sent stays `pending` on its row (the end is committed); the reaper sends it later."""
+    due = [(job_id, COMPLETED) for job_id in ended_with_callback(session)]
+    due += [(job_id, STARTED) for job_id in session.info.pop(STARTED_WITH_CALLBACK, [])]
+    albums = session.info.pop(ALBUMS_DUE, [])
+    for send, items in ((enqueue, due), (enqueue_album, albums if enqueue_album else [])):
+        for thing_id, event in items:
+            try:
+                send(thing_id, event)  # type: ignore[misc]
+            except Exception as exc:  # the broker is away: nothing to undo
+                log.warning("%s webhook for %s not enqueued: %s", event, thing_id, exc)
 
 
 def forget_ended(session: Session) -> None:
-    """After a rollback nothing ended."""
-    session.info.pop(ENDED_WITH_CALLBACK, None)
+    """After a rollback nothing ended or started."""
+    for key in (ENDED_WITH_CALLBACK, STARTED_WITH_CALLBACK, ALBUMS_WITH_ENDS, ALBUMS_STARTED, ALBUMS_DUE):
+        session.info.pop(key, None)
 
 
 def attempt_values(attempts: int, error: str | None, max_attempts: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -76,9 +76,10 @@ class Features:
     computed: int = 0
 
 
-def extract(backbone: Backbone, paths: Sequence[Path], cache: FeatureCache | None,
-            batch_size: int = 32, desc: str = "features") -> Features:
-    """Pooled features for each path: from the cache when there, else one backbone pass per batch."""
+def extract(backbone: Backbone, paths: Sequence[Any], cache: FeatureCache | None,
+            batch_size: int = 32, desc: str = "features", read: Callable[[Any], bytes] = read_bytes) -> Features:
+    """Pooled features for each path: from the cache when there, else one backbone pass per batch.
+    `read` gives an item's bytes (a file by default; `models learn` reads the image store)."""
     dim = backbone.feature_dim
     vectors: dict[int, np.ndarray] = {}
     out = Features(vectors=np.zeros((0, dim), np.float32), kept=[])
@@ -86,7 +87,7 @@ def extract(backbone: Backbone, paths: Sequence[Path], cache: FeatureCache | Non
         for start in range(0, len(paths), batch_size):
             chunk = list(range(start, min(start + batch_size, len(paths))))
             pending: list[tuple[int, str, np.ndarray]] = []
-            for i, job in zip(chunk, pool.map(lambda i: _try_load(paths[i], backbone.input_size, cache), chunk)):
+            for i, job in zip(chunk, pool.map(lambda i: _try_load(paths[i], backbone.input_size, cache, read), chunk)):
                 sha, pixels, cached, error = job
                 if error:
                     out.skipped.append((str(paths[i]), error))
@@ -109,10 +110,10 @@ def extract(backbone: Backbone, paths: Sequence[Path], cache: FeatureCache | Non
     return out
 
 
-def _try_load(path: Path, size: int, cache: FeatureCache | None):
+def _try_load(path: Any, size: int, cache: FeatureCache | None, read: Callable[[Any], bytes] = read_bytes):
     """(sha, pixels, cached vector, error): pixels are decoded only on a cache miss."""
     try:
-        data = read_bytes(path)
+        data = read(path)
         sha = hashlib.sha256(data).hexdigest()
         cached = cache.get(sha) if cache is not None else None
         if cached is not None:

@@ -7,9 +7,10 @@ from typing import Any
 from flask import Blueprint, g, jsonify, request, url_for
 
 from shared import jobs, labels
-from shared.celeryconf import TASK_WEBHOOK
+from shared.celeryconf import TASK_ALBUM_WEBHOOK, TASK_WEBHOOK
 from shared.tables import Album, Job
-from shared.webhooks import announce_ended
+from shared.webhooks import announce_ended, note_albums_due
+from web import waiting
 from web.access import get_album_or_404, get_job_or_404
 from web.auth import auth_required, owner_id, owner_scope, require_user
 from web.database import db
@@ -98,8 +99,11 @@ def cancel_job(job: Job) -> Job:
         session.rollback()
         session.refresh(job)
         raise ApiError("job_finished", f"Job {job.id} already ended ({job.status}); only queued or running jobs can be canceled.", 409)
+    note_albums_due(session)  # the album's one webhook may be due now that this job ended
     session.commit()
-    announce_ended(session, lambda job_id: enqueue(TASK_WEBHOOK, job_id))
+    announce_ended(session, lambda job_id, event: enqueue(TASK_WEBHOOK, job_id, more=(event,)),
+                   lambda album_id, event: enqueue(TASK_ALBUM_WEBHOOK, album_id, more=(event,)))
+    waiting.hub().publish(session)  # wakes this job's waiters, in every web process
     session.refresh(job)
     return job
 
@@ -107,23 +111,20 @@ def cancel_job(job: Job) -> Job:
 def album_json(album: Album) -> dict[str, Any]:
     found = jobs.album_jobs(db(), album.id)
     labels_of = labels.for_jobs(db(), list(found))
-    items: list[dict[str, Any]] = []
-    summary = {status: 0 for status in jobs.STATUSES} | {"rejected": 0}
-    for item in album.items:
-        job = found.get(item.get("job_id", ""))
-        if job is not None:
-            items.append(job_json(job, labels_of))
-            summary[job.status] += 1
-        elif "error" in item:
-            items.append({"filename": item.get("filename"), "error": item["error"]})
-            summary["rejected"] += 1
-        # else: the job expired (retention) and is no longer listed
-    summary["total"] = len(items)
-    summary["done"] = not any(summary[status] for status in jobs.UNFINISHED)
+    entries, summary = jobs.album_summary(album, found)
     return {"id": album.id, "created_at": jobs.iso(album.created_at),
             "url": url_for("api.get_album", batch_id=album.id, _external=True),
             "page_url": url_for("pages.album_page", album_id=album.id, _external=True),
-            "summary": summary, "jobs": items}
+            "summary": summary, "jobs": [job_json(e, labels_of) if isinstance(e, Job) else e for e in entries],
+            "webhook": jobs.album_webhook_dict(album)}
+
+
+def job_ended(body: dict[str, Any]) -> bool:
+    return body["status"] in jobs.FINISHED
+
+
+def album_done(body: dict[str, Any]) -> bool:
+    return bool(body["summary"]["done"])
 
 
 @bp.before_request
@@ -133,9 +134,15 @@ def _auth() -> None:
 
 @bp.post("/jobs")
 def create_job():
-    submitted = submit(owner_id(), pipeline_name())
-    body = job_json(submitted.job)
-    return jsonify(body), 200 if submitted.replayed else 202, {"Location": body["url"]}
+    seconds = waiting.prefer_wait()  # read first: a bad Prefer is refused before anything is stored
+    submitted = submit(owner_id(), pipeline_name(), wait=seconds is not None)
+    job_id, status = submitted.job.id, 200 if submitted.replayed else 202
+    if seconds is None:
+        body = job_json(submitted.job)
+        return jsonify(body), status, {"Location": body["url"]}
+    body, waited = waiting.until([f"job:{job_id}"], lambda: job_json(get_job_or_404(job_id)), job_ended, seconds)
+    headers = {"Location": body["url"], **(waiting.applied(seconds) if waited else {})}
+    return jsonify(body), 200 if job_ended(body) else status, headers
 
 
 def pipeline_name() -> str:
@@ -153,7 +160,12 @@ def pipeline_name() -> str:
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
-    return jsonify(job_json(get_job_or_404(job_id)))
+    seconds = waiting.query_wait()
+    body = job_json(get_job_or_404(job_id))  # a 404 at once, before any slot is taken
+    if seconds is None:
+        return jsonify(body)
+    body, _ = waiting.until([f"job:{job_id}"], lambda: job_json(get_job_or_404(job_id)), job_ended, seconds)
+    return jsonify(body)
 
 
 @bp.delete("/jobs/<job_id>")
@@ -177,11 +189,23 @@ def list_jobs():
 
 @bp.post("/batches")  # /batches and batch_id: the API's v1 names for albums
 def create_album():
-    album, _ = submit_album(owner_id())
-    body = album_json(album)
-    return jsonify(body), 202, {"Location": body["url"]}
+    seconds = waiting.prefer_wait()
+    album, _ = submit_album(owner_id(), wait=seconds is not None)
+    album_id = album.id
+    if seconds is None:
+        body = album_json(album)
+        return jsonify(body), 202, {"Location": body["url"]}
+    body, waited = waiting.until([f"batch:{album_id}"], lambda: album_json(get_album_or_404(album_id)), album_done,
+                                 seconds)
+    headers = {"Location": body["url"], **(waiting.applied(seconds) if waited else {})}
+    return jsonify(body), 200 if album_done(body) else 202, headers
 
 
 @bp.get("/batches/<batch_id>")
 def get_album(batch_id: str):
-    return jsonify(album_json(get_album_or_404(batch_id)))
+    seconds = waiting.query_wait()
+    body = album_json(get_album_or_404(batch_id))  # a 404 at once, before any slot is taken
+    if seconds is None:
+        return jsonify(body)
+    body, _ = waiting.until([f"batch:{batch_id}"], lambda: album_json(get_album_or_404(batch_id)), album_done, seconds)
+    return jsonify(body)

@@ -12,7 +12,21 @@ from flask import Flask, g, request
 from shared import images, logs
 from shared.settings import Settings
 from shared.storage import open_image_store
-from web import auth, database, errors, health, labels, metrics, openapi, pages, queue, ratelimit, security, uploads
+from web import (
+    auth,
+    database,
+    errors,
+    health,
+    labels,
+    metrics,
+    openapi,
+    pages,
+    queue,
+    ratelimit,
+    security,
+    uploads,
+)
+from web.events import init_app as init_waiting
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -38,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["image_store"] = open_image_store(settings)  # one per app: an S3 client is costly to make
     queue.init_app(app)
     ratelimit.init_app(app)
+    init_waiting(app)  # sync mode and event streams
     errors.init_app(app)
     uploads.init_app(app)
     auth.init_app(app)

@@ -21,7 +21,7 @@ from shared.settings import Settings
 from web.errors import ApiError
 from web.uploads import FIELD, Upload, checked, read_upload, too_large
 
-JSON_FIELDS = ("image_url", "image_base64", "callback_url")
+JSON_FIELDS = ("image_url", "image_base64", "callback_url", "webhook_events")
 ALLOW_PRIVATE_SETTING = "DOGBREED_IMAGE_URL_ALLOW_PRIVATE"
 MAX_REDIRECTS = 3
 # What a fetched body that is not an image is called: the caller's URL is what is wrong, not an upload.

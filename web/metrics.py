@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, g
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from shared import job_metrics
+from shared.celeryconf import lane_queues
 from shared.settings import Settings
 from web.errors import ApiError
 
@@ -37,7 +38,7 @@ class BrokerTotals:
     def __init__(self, settings: Settings) -> None:
         import redis
 
-        self.queue = settings.queue
+        self.queue, self.lists = settings.queue, lane_queues(settings)
         self.redis = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5) \
             if settings.broker_url else None
 
@@ -46,7 +47,7 @@ class BrokerTotals:
             return
         try:
             totals = job_metrics.read(self.redis, self.queue)
-            depth = self.redis.llen(self.queue)
+            depth = sum(self.redis.llen(name) for name in self.lists)  # every lane's list
         except Exception as exc:  # broker away: scrape what this app counted itself, not a 500
             log.warning("/metrics without the broker's totals: %s", exc)
             return
@@ -58,7 +59,7 @@ class BrokerTotals:
         buckets = [(repr(bound), count) for bound, count in totals.buckets] + [("+Inf", totals.count)]
         yield HistogramMetricFamily("dogbreed_job_seconds", "Seconds from a job's creation to its end",
                                     buckets=buckets, sum_value=totals.sum)
-        yield GaugeMetricFamily("dogbreed_queue_depth", f"Messages waiting in the broker queue {self.queue!r}",
+        yield GaugeMetricFamily("dogbreed_queue_depth", f"Messages waiting in the broker lists {', '.join(self.lists)}",
                                 value=depth)
 
 

@@ -19,6 +19,7 @@ from shared.celeryconf import PIPELINE_TASKS
 from shared.formats import ALLOWED_FORMATS
 from shared.settings import Settings
 from shared.tables import ID_LENGTH
+from web import waiting
 from web.api import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE
 from web.errors import http_error_code
 from web.submit import MAX_IDEMPOTENCY_KEY
@@ -42,8 +43,8 @@ ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
     400: ("A bad field, parameter or file; `error.message` names the fix.",
           ("missing_image", "too_many_files", "empty_file", "corrupt_image", "image_too_small", "too_many_scans", "too_complex",
            "csrf_failed", "bad_page", "bad_pipeline", "bad_filter", "bad_idempotency_key", "bad_callback_url",
-           "webhooks_unavailable", "bad_label", "bad_breed", "bad_image_url", "bad_image_base64",
-           http_error_code(BadRequest()))),
+           "webhooks_unavailable", "bad_label", "bad_breed", "bad_image_url", "bad_image_base64", "bad_wait",
+           "bad_cancel_after", "bad_webhook_events", http_error_code(BadRequest()))),
     401: ("No API key or session, or a wrong key (when auth is on).", ("unauthorized", "invalid_api_key")),
     403: ("Not allowed for this user.", ("admin_only", "metrics_forbidden")),
     404: ("Not there, or not yours (the same answer).",
@@ -56,8 +57,9 @@ ERRORS: dict[int, tuple[str, tuple[str, ...]]] = {
           "a timeout, too large, not an image).", ("image_url_failed",)),
     429: ("Too many submissions this minute; see Retry-After.", ("rate_limited",)),
     500: ("Our fault; it has been logged.", ("internal_error",)),
-    503: ("The database or the queue is unavailable, or the queue is full; see Retry-After.",
-          ("queue_full", "queue_unavailable", "database_unavailable")),
+    503: ("The database or the queue is unavailable, the queue is full, or this server holds as many waiting "
+          "requests and streams as it may; see Retry-After.",
+          ("queue_full", "queue_unavailable", "database_unavailable", "too_many_waiters")),
 }
 ERROR_CODES = sorted({code for _, codes in ERRORS.values() for code in codes})
 
@@ -94,7 +96,8 @@ SCHEMAS: dict[str, Any] = {
     "JobError": _closed(["code", "message"], {
         "code": {"type": "string", "description": "Why the job failed: an image code from the Error list "
                                                   "(the worker checks the stored image again), or e.g. "
-                                                  "`image_missing`, `model_unavailable`, `too_many_attempts`."},
+                                                  "`image_missing`, `model_unavailable`, `too_many_attempts`; "
+                                                  "`deadline_exceeded` on a job canceled by its Cancel-After."},
         "message": {"type": "string"}}),
     "Result": {
         "type": "object", "required": ["kind"], "additionalProperties": False,
@@ -104,6 +107,9 @@ SCHEMAS: dict[str, Any] = {
             "kind": {"enum": [*jobs.KINDS, jobs.NOOP_KIND]},
             "sentence": {"type": "string"},
             "dog_score": _SCORED,
+            "uncertain": {"type": "boolean", "description": "A dog whose breed the model is not sure of (the "
+                                                           "sentence says so and names the closest breeds); "
+                                                           "false for humans and others."},
             "breeds": {"type": "array", "items": _closed(["breed", "probability"],
                                                          {"breed": {"type": "string"}, "probability": _SCORED})},
             "faces": {"type": "array", "items": _closed(list("xywh"), {k: {"type": "integer"} for k in "xywh"})},
@@ -131,7 +137,7 @@ SCHEMAS: dict[str, Any] = {
     "JobCore": {
         "type": "object",
         "required": ["id", "status", "batch_id", "created_at", "started_at", "finished_at", "attempts", "image",
-                     "result", "error", "webhook"],
+                     "result", "error", "webhook", "cancel_after_at"],
         "description": "A job as the webhook sends it.",
         "properties": {
             "id": _ID,
@@ -145,8 +151,10 @@ SCHEMAS: dict[str, Any] = {
                 "bytes": {"type": "integer"}, "format": {"enum": list(ALLOWED_FORMATS)},
                 "width": {"type": "integer"}, "height": {"type": "integer"}}),
             "result": {"oneOf": [_ref("Result"), {"type": "null"}], "description": "Set when succeeded."},
-            "error": {"oneOf": [_ref("JobError"), {"type": "null"}], "description": "Set when failed."},
+            "error": {"oneOf": [_ref("JobError"), {"type": "null"}],
+                      "description": "Set when failed, or canceled by its deadline (`deadline_exceeded`)."},
             "webhook": _ref("Webhook"),
+            "cancel_after_at": {**_TIME, "description": "The Cancel-After deadline it was given; null when none."},
         },
     },
     "Job": {
@@ -190,16 +198,25 @@ SCHEMAS: dict[str, Any] = {
     "RejectedFile": _closed(["filename", "error"], {
         "filename": {"type": ["string", "null"]}, "error": _ref("Error/properties/error")},
         description="A file of an album that was refused; it keeps its place in the list."),
-    "Album": _closed(["id", "created_at", "url", "page_url", "summary", "jobs"], {
-        "id": _ID,
-        "created_at": {"type": "string", "format": "date-time"},
-        "url": {"type": "string", "format": "uri"},
-        "page_url": {"type": "string", "format": "uri"},
-        "summary": _closed([*_STATUSES, "rejected", "total", "done"], {
-            **{s: {"type": "integer", "minimum": 0} for s in [*_STATUSES, "rejected", "total"]},
-            "done": {"type": "boolean", "description": "No job is queued or running."}}),
-        "jobs": {"type": "array", "items": {"oneOf": [_ref("Job"), _ref("RejectedFile")]}},
-    }),
+    "AlbumCore": {
+        "type": "object", "required": ["id", "created_at", "summary", "jobs", "webhook"],
+        "description": "An album as its webhook sends it.",
+        "properties": {
+            "id": _ID,
+            "created_at": {"type": "string", "format": "date-time"},
+            "summary": _closed([*_STATUSES, "rejected", "total", "done"], {
+                **{s: {"type": "integer", "minimum": 0} for s in [*_STATUSES, "rejected", "total"]},
+                "done": {"type": "boolean", "description": "No job is queued or running."}}),
+            "jobs": {"type": "array", "items": {"oneOf": [_ref("JobCore"), _ref("RejectedFile")]}},
+            "webhook": {**_ref("Webhook"), "description": "The album's one delivery; null without a callback_url."},
+        },
+    },
+    "Album": {
+        "allOf": [_ref("AlbumCore")],
+        "type": "object", "required": ["url", "page_url"], "unevaluatedProperties": False,
+        "properties": {"url": {"type": "string", "format": "uri"}, "page_url": {"type": "string", "format": "uri"},
+                       "jobs": {"type": "array", "items": {"oneOf": [_ref("Job"), _ref("RejectedFile")]}}},
+    },
     "Health": _closed(["status"], {"status": {"const": "ok"}}),
     "Readiness": _closed(["status", "checks", "workers"], {
         "status": {"enum": ["ready", "not_ready"]},
@@ -226,6 +243,10 @@ _SUBMIT_FORM: dict[str, Any] = {
         "callback_url": {"type": "string", "format": "uri",
                          "description": "POSTed the job's JSON when it ends, signed in X-Dogbreed-Signature."},
         "pipeline": {"enum": list(PIPELINE_TASKS), "description": "`noop` (admins): the queue path without the model."},
+        "webhook_events": {"type": "string", "pattern": "^ *(completed|started)( *, *(completed|started))* *$",
+                           "description": "What callback_url is sent: `completed` (always, the default) and "
+                                          "`started` too; comma-separated or repeated (a bad one: 400 "
+                                          "`bad_webhook_events`)."},
     },
     "description": "Either `image` (a file) or `image_url`.",
 }
@@ -235,7 +256,9 @@ _SUBMIT_JSON: dict[str, Any] = {
         "image_base64": {"type": "string",
                          "description": "The image inline: a data URI (data:image/jpeg;base64,...) or bare base64; "
                                         "its bytes are checked as an upload's, whatever the URI's type says."},
-        "callback_url": _SUBMIT_FORM["properties"]["callback_url"]}),
+        "callback_url": _SUBMIT_FORM["properties"]["callback_url"],
+        "webhook_events": {"oneOf": [_SUBMIT_FORM["properties"]["webhook_events"],
+                                     {"type": "array", "items": {"enum": ["completed", "started"]}}]}}),
     "oneOf": [{"required": ["image_url"]}, {"required": ["image_base64"]}],
 }
 _FILTERS = [
@@ -252,12 +275,18 @@ _FILTERS = [
      "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE}},
 ]
 
+_CANCEL_AFTER = {"name": "Cancel-After", "in": "header",
+                 "schema": {"type": "string", "pattern": "^[1-9][0-9]{0,5}[smh]$", "examples": ["30s", "5m", "2h"]},
+                 "description": "A deadline from now, at most a day (24h): a job not finished by then ends "
+                                "`canceled` with error.code `deadline_exceeded` (a bad value: 400 `bad_cancel_after`)."}
+
 PATHS: dict[str, Any] = {
     "/api/v1/jobs": {
         "post": {
             "operationId": "submitJob", "summary": "Submit one image", "tags": ["jobs"],
             "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
-                            "description": "Same key and image within 24 h: the first job again (200), not a new one."}],
+                            "description": "Same key and image within 24 h: the first job again (200), not a new one."},
+                           _CANCEL_AFTER],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _SUBMIT_FORM},
                                                           "application/json": {"schema": _SUBMIT_JSON}}},
             "responses": {"202": _json(_ref("Job"), "Accepted and queued.", _LOCATION),
@@ -299,12 +328,16 @@ PATHS: dict[str, Any] = {
     "/api/v1/batches": {
         "post": {
             "operationId": "submitBatch", "summary": "Submit an album (several `image` parts)", "tags": ["batches"],
+            "parameters": [_CANCEL_AFTER],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
                                          "description": "Up to DOGBREED_MAX_FILES_PER_REQUEST (default "
                                                         f"{Settings.max_files_per_request}) images."},
-                               "callback_url": _SUBMIT_FORM["properties"]["callback_url"]}}}}},
+                               "callback_url": {**_SUBMIT_FORM["properties"]["callback_url"],
+                                                "description": "The album's: POSTed the album's JSON ONCE, when all "
+                                                               "its jobs ended (none per image)."},
+                               "webhook_events": _SUBMIT_FORM["properties"]["webhook_events"]}}}}},
             "responses": {"202": _json(_ref("Album"), "Accepted; a bad file is listed in place with its error.", _LOCATION),
                           **_errors(400, 401, 413, 415, 429, 503)},
         },
@@ -329,6 +362,57 @@ PATHS: dict[str, Any] = {
     },
 }
 
+# Sync mode (`Prefer: wait`, `?wait=`) and pushed updates (event streams): web/waiting.py, web/events.py.
+_WAITS = f"at most {waiting.MAX_WAIT_S} (more is taken as {waiting.MAX_WAIT_S})"
+_PREFER = {"name": "Prefer", "in": "header", "schema": {"type": "string", "examples": ["wait=10", "wait"]},
+           "description": f"`wait=N` (seconds, {_WAITS}; `wait` alone: {waiting.MAX_WAIT_S}): answer 200 with the "
+                          "finished body if it ends within N s, else the usual 202 at N s. Beyond "
+                          "DOGBREED_MAX_WAITERS waiting requests, the 202 comes at once, without Preference-Applied."}
+_WAIT = {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0},
+         "description": f"Long-poll: answer when it has ended, or after this many seconds ({_WAITS}), whichever "
+                        "is first; woken by the change, never by polling."}
+_APPLIED = {"Preference-Applied": {"schema": {"type": "string"}, "description": "`wait=N` when the request waited."}}
+_STREAM = {"content": {"text/event-stream": {"schema": {"type": "string"}}}}
+for _path, _method, _done in (("/api/v1/jobs", "post", "The job ended within the wait (`Prefer: wait`)."),
+                              ("/api/v1/batches", "post", "Every job ended within the wait (`Prefer: wait`).")):
+    _operation = PATHS[_path][_method]
+    _operation.setdefault("parameters", []).append(_PREFER)
+    for _status in ("200", "202"):
+        if _status in _operation["responses"]:
+            _operation["responses"][_status]["headers"] = {**_operation["responses"][_status]["headers"], **_APPLIED}
+    if "200" in _operation["responses"]:
+        _operation["responses"]["200"]["description"] += " Or: " + _done
+    else:
+        _operation["responses"]["200"] = _json(_ref("Album"), _done, {**_LOCATION, **_APPLIED})
+    _operation["responses"].setdefault("400", {"$ref": "#/components/responses/E400"})
+for _path in ("/api/v1/jobs/{job_id}", "/api/v1/batches/{batch_id}"):
+    PATHS[_path]["get"].setdefault("parameters", []).append(_WAIT)
+    PATHS[_path]["get"]["responses"].setdefault("400", {"$ref": "#/components/responses/E400"})
+PATHS["/api/v1/jobs/{job_id}/events"] = {"parameters": [_JOB_ID], "get": {
+    "operationId": "jobEvents", "summary": "A job's changes as server-sent events", "tags": ["jobs"],
+    "responses": {"200": {"description": "`event: status` (data `{\"id\", \"status\"}`) at once and at each change, "
+                                         "then `event: done` with the whole Job as data, and the stream closes.",
+                          **_STREAM},
+                  **_errors(401, 404, 503)}}}
+PATHS["/api/v1/batches/{batch_id}/events"] = {"parameters": [_BATCH_ID], "get": {
+    "operationId": "batchEvents", "summary": "An album's changes as server-sent events", "tags": ["batches"],
+    "responses": {"200": {"description": "`event: status` (data `{\"id\", \"summary\"}`) at once and at each "
+                                         "change, then `event: done` with the whole Album as data, and the stream "
+                                         "closes.", **_STREAM},
+                  **_errors(401, 404, 503)}}}
+
+
+def _webhook(summary: str, schema: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary,
+        "parameters": [{"name": "X-Dogbreed-Signature", "in": "header", "required": True, "schema": {"type": "string"},
+                        "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with DOGBREED_WEBHOOK_SECRET>"},
+                       {"name": webhooks.EVENT_HEADER, "in": "header", "required": True,
+                        "schema": {"enum": list(webhooks.EVENTS)}, "description": "Which event this delivery is."}],
+        "requestBody": {"content": {"application/json": {"schema": _ref(schema)}}},
+        "responses": {"2XX": {"description": "Delivered. Anything else is retried with backoff."}},
+    }}
+
 
 def document() -> dict[str, Any]:
     responses = {f"E{s}": _json(_closed(["error"], {"error": _error(list(codes))}),
@@ -342,13 +426,9 @@ def document() -> dict[str, Any]:
                  "description": "Asynchronous dog-breed classification: submit an image, poll or get a webhook."},
         "security": [{"apiKey": []}],
         "paths": PATHS,
-        "webhooks": {"jobEnded": {"post": {
-            "summary": "A job with a callback_url ended",
-            "parameters": [{"name": "X-Dogbreed-Signature", "in": "header", "required": True, "schema": {"type": "string"},
-                            "description": "sha256=<hex HMAC-SHA256 of the raw body, keyed with DOGBREED_WEBHOOK_SECRET>"}],
-            "requestBody": {"content": {"application/json": {"schema": _ref("JobCore")}}},
-            "responses": {"2XX": {"description": "Delivered. Anything else is retried with backoff."}},
-        }}},
+        "webhooks": {"jobEnded": _webhook("A job with a callback_url ended (or started, if asked)", "JobCore"),
+                     "albumEnded": _webhook("All jobs of an album with a callback_url ended (or its first started, "
+                                            "if asked): one delivery for the album", "AlbumCore")},
         "components": {
             "schemas": SCHEMAS,
             "responses": responses,

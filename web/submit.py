@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Iterator
 
 from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
 
 from shared import jobs, logs, thumbnails
-from shared.celeryconf import chunk_task_for, chunk_task_id, task_for
+from shared.celeryconf import chunk_task_for, chunk_task_id, lane_for, task_for
 from shared.stored import THUMBNAIL_EXTENSION, Stored
-from shared.tables import Album, Job
-from shared.webhooks import CallbackUrlError, check_callback_url
+from shared.tables import Album, Job, utcnow
+from shared.webhooks import EVENTS, CallbackUrlError, check_callback_url, events_value
 from web.database import db
 from web.errors import ApiError
 from web.image_intake import field, read_image
@@ -27,6 +29,9 @@ from web.uploads import Upload, read_uploads
 log = logging.getLogger(__name__)
 IDEMPOTENCY_WINDOW_S = 24 * 3600
 MAX_IDEMPOTENCY_KEY = 255
+MAX_CANCEL_AFTER_S = 24 * 3600
+_DURATION = re.compile(r"([1-9][0-9]{0,5})(s|m|h)")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600}
 
 
 @dataclass
@@ -48,6 +53,38 @@ def callback_url() -> str | None:
         return check_callback_url(url, settings.webhook_allow_private)
     except CallbackUrlError as exc:
         raise ApiError("bad_callback_url", str(exc), 400) from None
+
+
+def webhook_events(callback: str | None) -> str | None:
+    """The form's (or JSON body's) webhook_events: which deliveries a callback_url gets, stored as
+    shared.webhooks.events_value makes it (None: `completed` alone, the default)."""
+    given = request.form.getlist("webhook_events") or request.args.getlist("webhook_events")
+    if not given and request.is_json:
+        value = (request.get_json(silent=True) or {}).get("webhook_events")
+        given = value if isinstance(value, list) else [value] if value is not None else []
+    names = [name.strip() for value in given for name in str(value).split(",") if name.strip()]
+    if not names:
+        return None
+    unknown = [name for name in names if name not in EVENTS]
+    if unknown:
+        raise ApiError("bad_webhook_events", f"webhook_events {', '.join(map(repr, unknown))}: use "
+                       f"{' and/or '.join(EVENTS)} (comma-separated or repeated; completed is the default).", 400)
+    if callback is None:
+        raise ApiError("bad_webhook_events", "webhook_events needs a callback_url to send them to.", 400)
+    return events_value(names)
+
+
+def cancel_after() -> datetime | None:
+    """The Cancel-After header (30s, 5m, 2h; at most a day) as the deadline it sets, from now."""
+    value = request.headers.get("Cancel-After")
+    if value is None:
+        return None
+    match = _DURATION.fullmatch(value.strip())
+    seconds = int(match.group(1)) * _UNIT_S[match.group(2)] if match else 0
+    if not 0 < seconds <= MAX_CANCEL_AFTER_S:
+        raise ApiError("bad_cancel_after", f"Cancel-After {value[:40]!r}: a whole number of seconds, minutes or "
+                       "hours, e.g. 30s, 5m or 2h, at most a day (24h).", 400)
+    return utcnow() + timedelta(seconds=seconds)
 
 
 def idempotency_key() -> str | None:
@@ -140,17 +177,17 @@ def _chunks(added: list[Job], size: int) -> list[tuple[str, list[str]]]:
             for pipeline, ids in by_pipeline.items() for start in range(0, len(ids), max(1, size))]
 
 
-def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], album: Album | None = None) -> None:
+def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], lane: str, album: Album | None = None) -> None:
     """Enqueue a single job by its pipeline's task, an album as one message per chunk of up to
-    DOGBREED_MAX_BATCH ids; when the broker is away, take back every row before raising."""
+    DOGBREED_MAX_BATCH ids, into `lane`; when the broker is away, take back every row before raising."""
     session = db()
     try:
         if album is None:
             for job in added:
-                enqueue(task_for(job.pipeline), job.id, task_id=job.id)
+                enqueue(task_for(job.pipeline), job.id, task_id=job.id, lane=lane)
         else:
             for index, (task_name, ids) in enumerate(_chunks(added, current_app.config["SETTINGS"].chunk_size)):
-                enqueue(task_name, ids, task_id=chunk_task_id(album.id, index))
+                enqueue(task_name, ids, task_id=chunk_task_id(album.id, index), lane=lane)
     except BrokerUnavailable:
         _take_back_rows(added, stored, album)
         raise
@@ -169,8 +206,9 @@ def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
     return Submitted(earlier, replayed=True)
 
 
-def submit(owner_id: int | None, pipeline: str = "classify") -> Submitted:
-    """One image, one job. A repeated Idempotency-Key answers with the first job and costs nothing."""
+def submit(owner_id: int | None, pipeline: str = "classify", wait: bool = False) -> Submitted:
+    """One image, one job. A repeated Idempotency-Key answers with the first job and costs nothing.
+    `wait`: the caller waits in sync mode (the lane is the same for a single job either way)."""
     settings = current_app.config["SETTINGS"]
     session = db()
     key = idempotency_key()
@@ -183,12 +221,13 @@ def submit(owner_id: int | None, pipeline: str = "classify") -> Submitted:
     check_submission()
     _check_queue_room(1)
     callback = callback_url()
+    events, deadline, lane = webhook_events(callback), cancel_after(), lane_for(album=False, wait=wait)
     upload = read_image(settings)
     stored = _store([upload])
     try:
         with _admission(1, stored):
             job = _add(upload, stored[0][0], owner_id, pipeline=pipeline, idempotency_key=key,
-                       callback_url=callback)
+                       callback_url=callback, webhook_events=events, lane=lane, cancel_after_at=deadline)
     except IntegrityError:
         # The same key arrived twice at once and the other request committed first.
         session.rollback()
@@ -197,15 +236,18 @@ def submit(owner_id: int | None, pipeline: str = "classify") -> Submitted:
             raise
         return _replay(earlier, upload.data, key)
     logs.job_id_var.set(job.id)
-    _enqueue_all([job], stored)
+    _enqueue_all([job], stored, lane)
     return Submitted(job)
 
 
-def submit_album(owner_id: int | None) -> tuple[Album, list[Job]]:
-    """An album: every good file becomes a job; a bad one keeps its place with its error."""
+def submit_album(owner_id: int | None, wait: bool = False) -> tuple[Album, list[Job]]:
+    """An album: every good file becomes a job; a bad one keeps its place with its error. Its
+    callback_url is the album's: one delivery when all its jobs ended, none per image. `wait`: the
+    caller waits for it in sync mode, so its images take the interactive lane."""
     settings = current_app.config["SETTINGS"]
     check_submission()
     callback = callback_url()
+    events, deadline, lane = webhook_events(callback), cancel_after(), lane_for(album=True, wait=wait)
     uploads = read_uploads(settings.max_files_per_request, settings.max_upload_bytes, settings.max_pixels)
     good = [upload for upload in uploads if isinstance(upload, Upload)]
     _check_queue_room(len(good))
@@ -214,18 +256,19 @@ def submit_album(owner_id: int | None) -> tuple[Album, list[Job]]:
     session = db()
     added: list[Job] = []
     with _admission(len(good), stored):
-        album = Album(owner_id=owner_id, items=[])
+        album = Album(owner_id=owner_id, items=[], callback_url=callback, webhook_events=events,
+                      webhook_status="pending" if callback else None)
         session.add(album)
         session.flush()
         items: list[dict[str, Any]] = []
         for upload in uploads:
             if isinstance(upload, Upload):
-                job = _add(upload, next(images)[0], owner_id, album_id=album.id, callback_url=callback)
+                job = _add(upload, next(images)[0], owner_id, album_id=album.id, lane=lane, cancel_after_at=deadline)
                 added.append(job)
                 items.append({"job_id": job.id})
             else:
                 filename, error = upload
                 items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
         album.items = items
-    _enqueue_all(added, stored, album)
+    _enqueue_all(added, stored, lane, album)
     return album, added

@@ -10,8 +10,8 @@ import logging
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_received, worker_init, worker_shutdown
 
-from shared import images, logs
-from shared.celeryconf import job_ids_of, make_celery
+from shared import images, job_events, logs
+from shared.celeryconf import job_ids_of, make_celery, worker_queues
 from shared.settings import Settings
 from worker import dead_letters, heartbeat, metrics, tasks, webhooks
 from worker.maintenance import Maintenance
@@ -31,6 +31,7 @@ def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     runtime = Runtime(settings)  # decides DOGBREED_MAX_BATCH when it is left to the worker
     tasks.register(app, runtime)
     webhooks.register(app, settings, runtime.sessions)
+    job_events.publish_on_commit(runtime.writer.redis, settings.queue)  # web's waiters wake on these
 
     maintenance = Maintenance(settings, settings.reaper_interval_s, runtime.holder, runtime.sessions)
     node: list[str] = []  # this process's node name, known once the worker starts
@@ -88,7 +89,7 @@ def worker_argv(settings: Settings, node: str, queues: list[str], loglevel: str 
     """The Celery command line; `settings.max_batch` is the one the runtime decided (never None here)."""
     return [
         "worker", "--pool", "threads", "--concurrency", str(task_threads(settings.max_batch or 1)),
-        "--hostname", node, "--queues", ",".join(queues), "--loglevel", loglevel,
+        "--hostname", node, "--queues", ",".join(worker_queues(settings, queues)), "--loglevel", loglevel,
         "--without-mingle", "--without-gossip",
     ]
 

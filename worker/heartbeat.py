@@ -56,15 +56,15 @@ def nodes_holding(client: redis.Redis, queue: str) -> set[str]:
 UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
 
 
-def _jobs_of(raw: bytes | str | None, queue: str | None) -> list[str]:
+def _jobs_of(raw: bytes | str | None, queues: list[str] | None) -> list[str]:
     """The job ids a kombu message carries: one, a chunk, or none when it is not one of our job
-    tasks (of `queue`). Anything on the list may be junk someone pushed: it carries none."""
+    tasks (sent to one of `queues`). Anything on a list may be junk someone pushed: it carries none."""
     if raw is None:  # hmget's answer for a message acked since its tag was listed
         return []
     try:
         data = json.loads(raw)
         message, routing_key = (data[0], data[2]) if isinstance(data, list) else (data, None)
-        if not isinstance(message, dict) or (queue is not None and routing_key != queue):
+        if not isinstance(message, dict) or (queues is not None and routing_key not in queues):
             return []
         headers, properties = message.get("headers") or {}, message.get("properties") or {}
         if not isinstance(headers, dict) or not isinstance(properties, dict):
@@ -78,18 +78,19 @@ def _jobs_of(raw: bytes | str | None, queue: str | None) -> list[str]:
         return []
 
 
-def messages_in_broker(client: redis.Redis, queue: str, delivered_within_s: float = 0.0) -> set[str]:
-    """Job ids whose message (single or chunk) still stands a chance: waiting in the queue, or handed
+def messages_in_broker(client: redis.Redis, queues: list[str], delivered_within_s: float = 0.0) -> set[str]:
+    """Job ids whose message (single or chunk) still stands a chance: waiting in one of the lanes' lists
+    (shared.celeryconf.lane_queues), or handed
     to a worker in the last `delivered_within_s` seconds (it may not have recorded it yet). A message
     handed over longer ago and not held by a live node belongs to a dead one: kombu would give it back
     only after its visibility timeout (an hour). Read in that order, so a message moving from the list
     to a worker is seen in one of the two."""
-    found = {job_id for raw in client.lrange(queue, 0, -1) for job_id in _jobs_of(raw, None)}
+    found = {job_id for queue in queues for raw in client.lrange(queue, 0, -1) for job_id in _jobs_of(raw, None)}
     if delivered_within_s > 0:
         # without withscores the reply is the members alone; redis-py types it as any of its shapes
         tags = cast("list[bytes]", client.zrangebyscore(UNACKED_INDEX_KEY, time.time() - delivered_within_s, "+inf"))
         if tags:
-            found |= {job_id for raw in client.hmget(UNACKED_KEY, tags) for job_id in _jobs_of(raw, queue)}
+            found |= {job_id for raw in client.hmget(UNACKED_KEY, tags) for job_id in _jobs_of(raw, queues)}
     return found
 
 

@@ -74,6 +74,8 @@ class Maintenance:
     def run_once(self) -> None:
         if self._turn("orphans", self.orphan_check_s):
             self.reaper.reap_orphans()
+        if self._turn("deadlines", self.orphan_check_s):  # Cancel-After: a job past it ends within seconds
+            self.reaper.cancel_past_deadline()
         if self._turn("reap", self.interval_s):
             self.reaper.run_once()
         if self._turn("gc", GC_EVERY_S):

@@ -10,7 +10,8 @@ Three ways a job loses its message, three ways back:
 - anything else: a job queued or running past DOGBREED_JOB_DEADLINE_S.
 A job is enqueued again only within DOGBREED_MAX_ATTEMPTS, and is failed with the reason after.
 Tasks are idempotent (conditional transitions), so a duplicate message is harmless. The same goes
-for a webhook whose job ended long ago but whose delivery never started."""
+for a webhook whose job ended long ago but whose delivery never started. Jobs past a caller's
+Cancel-After deadline are canceled here too, every few seconds (Maintenance)."""
 from __future__ import annotations
 
 import logging
@@ -18,10 +19,11 @@ import math
 from datetime import datetime, timedelta
 
 import redis
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import job_metrics, jobs
-from shared.celeryconf import TASK_WEBHOOK, make_celery, task_for
+from shared import job_events, job_metrics, jobs
+from shared.celeryconf import TASK_ALBUM_WEBHOOK, TASK_WEBHOOK, job_lane, lane_queue, lane_queues, make_celery, task_for
 from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.redis_keys import alive_nodes
 from shared.settings import Settings
@@ -39,6 +41,8 @@ class Reaper:
         self.sessions = sessions or make_sessionmaker(make_engine(settings.database_url))
         self.celery = make_celery(settings, name="dogbreed-reaper")
         self.redis = redis.Redis.from_url(settings.require_broker(), socket_connect_timeout=2, socket_timeout=5)
+        # What it requeues or fails wakes web's waiters, from a worker or from `dogbreed reap` alike.
+        event.listen(self.sessions, "after_commit", lambda session: job_events.publish(session, self.redis, settings.queue))
 
     def _resend(self, session: Session, job: Job, counts: dict[str, int]) -> None:
         """Enqueue a job again, or fail it when it has used its attempts; committed one job at a time."""
@@ -53,15 +57,27 @@ class Reaper:
         # Queued before the message goes: a worker that gets it at once must find the job claimable.
         jobs.requeue(session, job.id)
         session.commit()
-        self.celery.send_task(task_for(job.pipeline), args=[job.id], task_id=job.id, queue=self.settings.queue)
+        # Into its own lane: a single upload stays ahead of album images after a worker died.
+        self.celery.send_task(task_for(job.pipeline), args=[job.id], task_id=job.id,
+                              queue=lane_queue(self.settings, job_lane(job.lane, job.album_id)))
         counts["requeued"] += 1
 
+    def cancel_past_deadline(self) -> int:
+        """Jobs past their Cancel-After deadline end `canceled` (deadline_exceeded) here, even when no
+        worker would pick them up; a worker claiming one skips it the same way (jobs.claim_chunk).
+        The commit announces their webhooks like any other end."""
+        with session_scope(self.sessions) as session:
+            ended = jobs.cancel_past_deadline(session)
+        if ended:
+            log.info("reaper: %d job(s) canceled at their Cancel-After deadline", len(ended))
+        return len(ended)
+
     def run_once(self) -> dict[str, int]:
-        counts = {"requeued": 0, "failed": 0}
+        counts = {"requeued": 0, "failed": 0, "deadline_canceled": self.cancel_past_deadline()}
         with session_scope(self.sessions) as session:
             stale = jobs.stale_jobs(session, self.settings.job_deadline_s)
             # A queued job whose message (its own or its chunk's) still waits keeps it: no second message.
-            waiting = (heartbeat.messages_in_broker(self.redis, self.settings.queue)
+            waiting = (heartbeat.messages_in_broker(self.redis, lane_queues(self.settings))
                        if any(job.status == jobs.QUEUED for job in stale) else set())
             for job in stale:
                 if job.status == jobs.QUEUED and job.id in waiting:
@@ -71,6 +87,9 @@ class Reaper:
         with session_scope(self.sessions) as session:
             for job_id in jobs.unsent_webhooks(session, self.settings.job_deadline_s):
                 self.celery.send_task(TASK_WEBHOOK, args=[job_id], queue=self.settings.queue)
+                counts["webhooks"] += 1
+            for album_id in jobs.unsent_album_webhooks(session, self.settings.job_deadline_s):
+                self.celery.send_task(TASK_ALBUM_WEBHOOK, args=[album_id, "completed"], queue=self.settings.queue)
                 counts["webhooks"] += 1
         if any(counts.values()):
             log.warning("reaper: re-enqueued %d stuck job(s) and %d webhook(s), failed %d", counts["requeued"],
@@ -147,7 +166,7 @@ class Reaper:
         if not candidates:
             return
         live_held = set().union(*(heartbeat.held_by(self.redis, queue, node) for node in alive))
-        present = heartbeat.messages_in_broker(self.redis, queue, delivered_within_s)
+        present = heartbeat.messages_in_broker(self.redis, lane_queues(self.settings), delivered_within_s)
         for job in candidates:
             if job.id not in present and job.id not in live_held:
                 self._resend(session, job, counts)

@@ -13,6 +13,8 @@ rate, decode and resize at 1.3x; threads, not processes, so no image crosses a p
 from __future__ import annotations
 
 import os
+import sys
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -29,7 +31,21 @@ from shared.storage import open_image_store
 from worker import metrics
 from worker.batcher import Announcement, Batcher
 from worker.model_holder import ModelHolder, resolve_max_batch
+from worker.priority import InteractiveFirst
 from worker.result_writer import Outcome, ResultWriter
+
+BULK_CHUNKS_IN_FLIGHT = 2
+BULK_NICE = 10  # album threads' niceness: with the cores contended, nice-0 threads get ~90% of them
+
+
+def lower_priority() -> None:
+    """Run this thread (a bulk-lane one) at BULK_NICE. Linux sets a thread's own niceness by its id;
+    raising it needs no privilege. Elsewhere (or refused) nothing changes but the priority."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BULK_NICE)
+        except OSError:
+            pass
 
 
 @dataclass
@@ -68,13 +84,23 @@ class Runtime:
         settings = settings.with_(max_batch=resolve_max_batch(settings))  # "auto" decided here, TF loaded
         self.settings = settings
         self.max_batch: int = settings.max_batch or 1
-        self.decoder = ThreadPoolExecutor(decode_threads(settings), thread_name_prefix="decode")
+        # With lanes, this pool decodes album images only (at a lower OS priority, see below).
+        self.decoder = ThreadPoolExecutor(decode_threads(settings), thread_name_prefix="decode",
+                                          initializer=lower_priority if settings.lanes else None)
+        # The interactive lane's own decode threads: album decodes waiting for their turn never block them.
+        self.urgent_decoder = ThreadPoolExecutor(decode_threads(settings), thread_name_prefix="decode-urgent")
         self._buffer: np.ndarray | None = None  # the batch, stacked in place: allocated once, reused
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.store = open_image_store(settings)
         self.holder = ModelHolder(settings)
         self.batcher = Batcher(self._run_batch, self.max_batch, settings.max_batch_delay_ms / 1000)
+        # Lanes: album chunks run on these threads, at most BULK_CHUNKS_IN_FLIGHT at once (one decoding
+        # while one is in the model) and at a lower OS priority, so an interactive job arriving
+        # meanwhile finds task threads, the cores and the next batch.
+        self.bulk_runner = (ThreadPoolExecutor(BULK_CHUNKS_IN_FLIGHT, thread_name_prefix="bulk", initializer=lower_priority)
+                            if settings.lanes else None)
+        self.interactive = InteractiveFirst(settings.lanes)  # album work yields to it between stages
         self.writer = ResultWriter(self.sessions, self.max_batch, _redis(settings), settings.queue)
 
     def setup(self) -> None:
@@ -115,9 +141,10 @@ class Runtime:
         models = self.holder.current()
         return self.submit_input(to_uint8(rgb, models.backbone.input_size), announced)
 
-    def submit_input(self, resized: np.ndarray, announced: Announcement | None = None) -> Pending:
-        """An image already resized to the model's input (uint8) into the batch being gathered."""
-        return Pending(self.batcher.submit(resized, announced), time.perf_counter())
+    def submit_input(self, resized: np.ndarray, announced: Announcement | None = None, urgent: bool = False) -> Pending:
+        """An image already resized to the model's input (uint8) into the batch being gathered
+        (`urgent`, the interactive lane's: ahead of the images still waiting for a batch)."""
+        return Pending(self.batcher.submit(resized, announced, urgent), time.perf_counter())
 
     def input_size(self) -> int:
         return self.holder.current().backbone.input_size
@@ -144,6 +171,9 @@ class Runtime:
 
     def close(self) -> None:
         self.decoder.shutdown(wait=False, cancel_futures=True)
+        self.urgent_decoder.shutdown(wait=False, cancel_futures=True)
+        if self.bulk_runner is not None:
+            self.bulk_runner.shutdown(wait=False, cancel_futures=True)
         self.batcher.close()
         self.writer.close()
         self.engine.dispose()

@@ -62,7 +62,9 @@ def test_bench_measures_a_running_service_against_the_raw_model(tmp_path, redis_
     assert record["album_size"] == 4 and record["album_images"] == 12 and record["failed_album_jobs"] == 0
     assert record["worker_processes"] == 1 and record["cpu_floor_processes"] == os.cpu_count()
     assert record["backbone"] == "tiny" and record["weights"] == "random" and record["batch_size"] == 4
-    numbers = {k: v for k, v in record.items() if k not in TEXT | MAY_BE_NEGATIVE | {"failed_jobs", "failed_album_jobs"}}
+    assert record["polls_per_job"] == 0  # sync mode: each job's end comes in its submit's answer
+    numbers = {k: v for k, v in record.items()
+               if k not in TEXT | MAY_BE_NEGATIVE | {"failed_jobs", "failed_album_jobs", "polls_per_job"}}
     assert all(isinstance(v, (int, float)) and v > 0 for v in numbers.values()), numbers
     assert record["ratio_e2e_to_raw_batched"] == pytest.approx(
         record["e2e_jobs_per_s"] / record["raw_batched_images_per_s"], abs=0.002)

@@ -14,7 +14,8 @@ from typing import Any
 class Delivery:
     signature: str
     verified: bool
-    job: dict[str, Any]
+    job: dict[str, Any]  # the body: a job, or an album
+    event: str = ""  # X-Dogbreed-Event
 
 
 @dataclass
@@ -32,10 +33,12 @@ class Receiver:
                 signature = self.headers.get("X-Dogbreed-Signature", "")
                 expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
                 verified = hmac.compare_digest(signature, expected)
-                receiver.deliveries.append(Delivery(signature, verified, json.loads(body)))
+                receiver.deliveries.append(Delivery(signature, verified, json.loads(body),
+                                                    self.headers.get("X-Dogbreed-Event", "")))
                 status = receiver.answers.pop(0) if receiver.answers else 204
-                print(f"receiver: POST {self.path} job={receiver.deliveries[-1].job['id']} "
-                      f"status={receiver.deliveries[-1].job['status']} signature={signature} "
+                sent = receiver.deliveries[-1]
+                print(f"receiver: POST {self.path} {sent.event} id={sent.job.get('id')} "
+                      f"status={sent.job.get('status')} signature={signature} "
                       f"verified={verified} -> answering {status}", flush=True)
                 self.send_response(status if verified else 401)
                 self.end_headers()

@@ -14,9 +14,13 @@ def upload(client, data: bytes, name: str = "photo.jpg", field: str = "image", *
                        **kwargs)
 
 
-def queued_messages(settings) -> list[dict]:
+def queued_messages(settings, lane: str | None = None) -> list[dict]:
+    """The messages waiting in the broker: in one lane's list, or in every lane's (interactive first)."""
+    from shared.celeryconf import lane_queue, lane_queues
+
     r = redis.Redis.from_url(settings.broker_url)
-    return [json.loads(m) for m in r.lrange(settings.queue, 0, -1)]
+    lists = [lane_queue(settings, lane)] if lane else lane_queues(settings)
+    return [json.loads(m) for name in lists for m in r.lrange(name, 0, -1)]
 
 
 def stored_files(settings) -> list:

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from ml.breed_names import COMMON_NAMES, canonical_breed, common_name
+from shared.breed_names import COMMON_NAMES, canonical_breed, common_name
 from tests.helpers.services import REAL_MODELS
 
 # Photos whose folder is not the class's common name, and why.

@@ -5,8 +5,8 @@ Three ways a job loses its message, three ways back:
   `reap_orphans` requeues its `running` jobs;
 - the same node restarts: `take_back` requeues what the previous process held, at start;
 - Redis restarted or lost its data (worker/broker_epoch.py): no node is taken for dead before Redis
-  has been up a heartbeat TTL, and for a TTL each round sends again the queued jobs whose message is
-  nowhere in Redis;
+  has been up a heartbeat TTL, and from RECONCILE_AFTER_S on, for a TTL, each round sends again the
+  queued jobs whose message is nowhere in Redis;
 - anything else: a job queued or running past DOGBREED_JOB_DEADLINE_S.
 A job is enqueued again only within DOGBREED_MAX_ATTEMPTS, and is failed with the reason after.
 Tasks are idempotent (conditional transitions), so a duplicate message is harmless. The same goes
@@ -32,6 +32,9 @@ from worker import broker_epoch, heartbeat
 
 log = logging.getLogger("dogbreed.reaper")
 SETTLE_S = 5.0  # a message this fresh may be between the Redis list and a live worker's records
+# After Redis comes back, live workers first reconnect, beat, and record what they hold (a message
+# read just before the restart included); a message they run would otherwise be sent a second time.
+RECONCILE_AFTER_S = SETTLE_S
 
 
 class Reaper:
@@ -106,7 +109,11 @@ class Reaper:
         """
         ttl_s = self.settings.heartbeat_ttl_s
         epoch = broker_epoch.look(self.redis, self.settings.queue)
-        counts = self._reconcile(epoch) if epoch.new or epoch.age_s < ttl_s else {"requeued": 0, "failed": 0}
+        if epoch.new:
+            log.info("reaper: a new Redis epoch (run %s, up %.0f s): jobs whose message is gone are sent again "
+                     "from %.0f s on", epoch.run_id or "?", epoch.up_s, RECONCILE_AFTER_S)
+        reconciling = RECONCILE_AFTER_S <= epoch.age_s < RECONCILE_AFTER_S + ttl_s
+        counts = self._reconcile() if reconciling else {"requeued": 0, "failed": 0}
         if epoch.up_s < ttl_s:
             return counts
         queue = self.settings.queue
@@ -140,14 +147,11 @@ class Reaper:
             self._resend(session, job, counts)
         heartbeat.forget(self.redis, self.settings.queue, node, held)
 
-    def _reconcile(self, epoch: broker_epoch.Epoch) -> dict[str, int]:
+    def _reconcile(self) -> dict[str, int]:
         """Redis restarted, perhaps without its data: the queued jobs whose message is nowhere in it
         (not waiting, not delivered to anyone, not held by a live node) go out again. Running jobs
         stay: their nodes run them from memory, and a node still gone after the TTL is reaped then."""
         counts = {"requeued": 0, "failed": 0}
-        if epoch.new:
-            log.info("reaper: a new Redis epoch (run %s, up %.0f s): looking for jobs whose message is gone",
-                     epoch.run_id or "?", epoch.up_s)
         with session_scope(self.sessions) as session:
             self._resend_lost(session, alive_nodes(self.redis, self.settings.queue), counts, math.inf)
         if any(counts.values()):

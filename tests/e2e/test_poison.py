@@ -104,7 +104,7 @@ def test_the_reaper_reads_past_junk_on_the_queue(settings):
     for junk in junks[7:]:
         client.lpush(settings.queue, junk)
     reaper = Reaper(settings.with_(job_deadline_s=60))
-    assert reaper.run_once() == {"requeued": 1, "failed": 0, "webhooks": 0}
+    assert reaper.run_once() == {"requeued": 1, "failed": 0, "webhooks": 0, "deadline_canceled": 0}
     assert reaper.resend_lost() == {"requeued": 0, "failed": 0}
     dead = f"dead-{settings.queue}@localhost"  # a dead node makes reap_orphans look for lost messages too
     client.sadd(known_key(settings.queue), dead)

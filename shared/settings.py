@@ -1,6 +1,7 @@
 """Settings: the DOGBREED_* environment read once, at an entry point, into one frozen object."""
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -112,6 +113,8 @@ class Settings:
     host: str = "127.0.0.1"
     secure_cookies: bool = False
     proxy_hops: int = 0
+    # Peers whose X-Forwarded-* headers are believed (with proxy_hops): addresses or networks, comma-separated.
+    trusted_proxies: str = "127.0.0.1,::1"
     hsts_seconds: int = 0
     storage_url: str | None = None  # s3://bucket/prefix or file:///path; None: storage_dir
     s3_endpoint_url: str | None = None
@@ -203,6 +206,7 @@ class Settings:
             host=host,
             secure_cookies=_bool(env, "DOGBREED_SECURE_COOKIES", False),
             proxy_hops=max(0, _int(env, "DOGBREED_PROXY_HOPS", cls.proxy_hops)),
+            trusted_proxies=_networks(env, "DOGBREED_TRUSTED_PROXIES", cls.trusted_proxies),
             hsts_seconds=max(0, _int(env, "DOGBREED_HSTS_SECONDS", cls.hsts_seconds)),
             storage_url=storage_url,
             s3_endpoint_url=env.get("DOGBREED_S3_ENDPOINT_URL") or None,
@@ -244,6 +248,17 @@ class Settings:
                 "(`dogbreed up` picks one for you)"
             )
         return self.broker_url
+
+
+def _networks(env: Mapping[str, str], name: str, default: str) -> str:
+    """A comma-separated list of addresses or networks (127.0.0.1, 10.0.0.0/8, ::1), checked here."""
+    raw = (env.get(name) or default).strip()
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(f"{name}: {item!r} is not an address or network; use e.g. 127.0.0.1,10.0.0.0/8") from None
+    return raw
 
 
 def _check_storage_url(url: str) -> Path | None:

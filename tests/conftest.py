@@ -219,6 +219,19 @@ def worker(settings, tmp_path):
     proc.stop()
 
 
+# ---- a local HTTP origin ------------------------------------------------------------------
+@pytest.fixture
+def origin():
+    """A real HTTP server on loopback whose paths answer as the test says (tests/helpers/origin.py):
+    for image_url fetches and webhook receivers alike."""
+    from tests.helpers.origin import Origin
+
+    server = Origin()
+    server.start()
+    yield server
+    server.stop()
+
+
 # ---- S3 ------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory) -> str:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable
 
 from flask import Blueprint, g, jsonify, request, url_for
 
@@ -136,13 +136,21 @@ def _auth() -> None:
 def create_job():
     seconds = waiting.prefer_wait()  # read first: a bad Prefer is refused before anything is stored
     submitted = submit(owner_id(), pipeline_name(), wait=seconds is not None)
-    job_id, status = submitted.job.id, 200 if submitted.replayed else 202
+    job_id = submitted.job.id
+    return _submitted(f"job:{job_id}", lambda: job_json(get_job_or_404(job_id)), job_ended, seconds,
+                      200 if submitted.replayed else 202)
+
+
+def _submitted(channel: str, read: Callable[[], dict[str, Any]], ended: Callable[[dict[str, Any]], bool],
+               seconds: int | None, status: int):
+    """A submit's answer: at once (202, or 200 for a replay), or in sync mode once it ended (200 with
+    Preference-Applied) or when the wait ran out (the same 202)."""
     if seconds is None:
-        body = job_json(submitted.job)
+        body = read()
         return jsonify(body), status, {"Location": body["url"]}
-    body, waited = waiting.until([f"job:{job_id}"], lambda: job_json(get_job_or_404(job_id)), job_ended, seconds)
+    body, waited = waiting.until([channel], read, ended, seconds)
     headers = {"Location": body["url"], **(waiting.applied(seconds) if waited else {})}
-    return jsonify(body), 200 if job_ended(body) else status, headers
+    return jsonify(body), 200 if ended(body) else status, headers
 
 
 def pipeline_name() -> str:
@@ -190,15 +198,10 @@ def list_jobs():
 @bp.post("/batches")  # /batches and batch_id: the API's v1 names for albums
 def create_album():
     seconds = waiting.prefer_wait()
-    album, _ = submit_album(owner_id(), wait=seconds is not None)
-    album_id = album.id
-    if seconds is None:
-        body = album_json(album)
-        return jsonify(body), 202, {"Location": body["url"]}
-    body, waited = waiting.until([f"batch:{album_id}"], lambda: album_json(get_album_or_404(album_id)), album_done,
-                                 seconds)
-    headers = {"Location": body["url"], **(waiting.applied(seconds) if waited else {})}
-    return jsonify(body), 200 if album_done(body) else 202, headers
+    submitted = submit_album(owner_id(), wait=seconds is not None)
+    album_id = submitted.album.id
+    return _submitted(f"batch:{album_id}", lambda: album_json(get_album_or_404(album_id)), album_done, seconds,
+                      200 if submitted.replayed else 202)
 
 
 @bp.get("/batches/<batch_id>")

@@ -19,7 +19,7 @@ from werkzeug.utils import secure_filename
 from shared import images, outbound
 from shared.settings import Settings
 from web.errors import ApiError
-from web.uploads import FIELD, Upload, checked, read_upload, too_large
+from web.uploads import FIELD, Upload, checked, read_upload, read_upload_bytes, too_large
 
 JSON_FIELDS = ("image_url", "image_base64", "callback_url", "webhook_events")
 ALLOW_PRIVATE_SETTING = "DOGBREED_IMAGE_URL_ALLOW_PRIVATE"
@@ -48,7 +48,8 @@ def field(name: str) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def read_image(settings: Settings) -> Upload:
+def _source(settings: Settings) -> tuple[str, Any]:
+    """Where the one image is: ("url", URL), ("base64", value) or ("file", None); a bad mix is a 400."""
     body = json_body()
     if body is not None:
         url, inline = body.get("image_url"), body.get("image_base64")
@@ -60,14 +61,34 @@ def read_image(settings: Settings) -> Upload:
         if url is not None:
             if not isinstance(url, str):
                 raise ApiError("bad_image_url", "image_url must be a string, e.g. https://example.com/dog.jpg.", 400)
-            return fetch(url.strip(), settings)
-        return checked(decode_base64(inline, settings.max_upload_bytes), None, settings.max_pixels)
+            return "url", url.strip()
+        return "base64", inline
     url = (request.form.get("image_url") or "").strip()
     if url:
         if any(upload.filename for upload in request.files.getlist(FIELD)):
             raise ApiError("too_many_files", f"Send a file in '{FIELD}' or an image_url, not both: one image per job.", 400)
-        return fetch(url, settings)
+        return "url", url
+    return "file", None
+
+
+def read_image(settings: Settings) -> Upload:
+    kind, value = _source(settings)
+    if kind == "url":
+        return fetch(value, settings)
+    if kind == "base64":
+        return checked(decode_base64(value, settings.max_upload_bytes), None, settings.max_pixels)
     return read_upload(settings.max_upload_bytes, settings.max_pixels)
+
+
+def image_bytes(settings: Settings) -> bytes:
+    """The same image's bytes, not decoded: enough to compare with an earlier job's (an Idempotency-Key
+    replay), so a replay or a 409 costs no decode."""
+    kind, value = _source(settings)
+    if kind == "url":
+        return _download(value, settings)[0]
+    if kind == "base64":
+        return decode_base64(value, settings.max_upload_bytes)
+    return read_upload_bytes(settings.max_upload_bytes)
 
 
 def decode_base64(value: object, max_bytes: int) -> bytes:
@@ -96,7 +117,8 @@ def _failed(reason: str) -> ApiError:
     return ApiError("image_url_failed", f"The image_url could not be used: {reason}.", 422)
 
 
-def fetch(url: str, settings: Settings) -> Upload:
+def _download(url: str, settings: Settings) -> tuple[bytes, str | None]:
+    """The image_url's bytes and file name, or the reason it cannot be had (400/422)."""
     try:
         target = outbound.check(url, settings.image_url_allow_private, "image_url", ALLOW_PRIVATE_SETTING)
     except outbound.UrlRefused as exc:
@@ -113,9 +135,13 @@ def fetch(url: str, settings: Settings) -> Upload:
         raise _failed(f"its server answered HTTP {answer.status}, not 200")
     if not answer.complete:
         raise _failed(f"too large: over the {settings.max_upload_bytes // (1024 * 1024)} MiB limit")
-    name = secure_filename(unquote(urlsplit(answer.url).path.rsplit("/", 1)[-1])) or None
+    return answer.body, secure_filename(unquote(urlsplit(answer.url).path.rsplit("/", 1)[-1])) or None
+
+
+def fetch(url: str, settings: Settings) -> Upload:
+    body, name = _download(url, settings)
     try:
-        return checked(answer.body, name, settings.max_pixels)
+        return checked(body, name, settings.max_pixels)
     except images.ImageError as exc:
         if exc.code in NOT_AN_IMAGE:
             raise _failed(f"not an image ({exc.message})") from None

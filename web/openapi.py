@@ -280,13 +280,19 @@ _CANCEL_AFTER = {"name": "Cancel-After", "in": "header",
                  "description": "A deadline from now, at most a day (24h): a job not finished by then ends "
                                 "`canceled` with error.code `deadline_exceeded` (a bad value: 400 `bad_cancel_after`)."}
 
+
+def _idempotency_key(same: str, made: str) -> dict[str, Any]:
+    return {"name": "Idempotency-Key", "in": "header",
+            "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
+            "description": f"Same key and {same} within 24 h: the first {made} again (200), not a new one; "
+                           f"another {'image' if made == 'job' else made} with the key: 409."}
+
+
 PATHS: dict[str, Any] = {
     "/api/v1/jobs": {
         "post": {
             "operationId": "submitJob", "summary": "Submit one image", "tags": ["jobs"],
-            "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY},
-                            "description": "Same key and image within 24 h: the first job again (200), not a new one."},
-                           _CANCEL_AFTER],
+            "parameters": [_idempotency_key("image", "job"), _CANCEL_AFTER],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _SUBMIT_FORM},
                                                           "application/json": {"schema": _SUBMIT_JSON}}},
             "responses": {"202": _json(_ref("Job"), "Accepted and queued.", _LOCATION),
@@ -328,7 +334,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/batches": {
         "post": {
             "operationId": "submitBatch", "summary": "Submit an album (several `image` parts)", "tags": ["batches"],
-            "parameters": [_CANCEL_AFTER],
+            "parameters": [_idempotency_key("files in the same order", "album"), _CANCEL_AFTER],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["image"],
                 "properties": {"image": {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"},
@@ -339,7 +345,8 @@ PATHS: dict[str, Any] = {
                                                                "its jobs ended (none per image)."},
                                "webhook_events": _SUBMIT_FORM["properties"]["webhook_events"]}}}}},
             "responses": {"202": _json(_ref("Album"), "Accepted; a bad file is listed in place with its error.", _LOCATION),
-                          **_errors(400, 401, 413, 415, 429, 503)},
+                          "200": _json(_ref("Album"), "This Idempotency-Key already made this album.", _LOCATION),
+                          **_errors(400, 401, 409, 413, 415, 429, 503)},
         },
     },
     "/api/v1/batches/{batch_id}": {

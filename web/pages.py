@@ -37,7 +37,7 @@ def index():
 def upload():
     try:
         if len(request.files.getlist(FIELD)) > 1:
-            album, _ = submit_album(owner_id())
+            album = submit_album(owner_id()).album
             return redirect(url_for("pages.album_page", album_id=album.id), code=303)
         job = submit(owner_id()).job
     except (ApiError, ImageError) as exc:

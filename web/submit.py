@@ -8,7 +8,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from flask import current_app, request
 from sqlalchemy.exc import IntegrityError
@@ -20,11 +20,11 @@ from shared.tables import Album, Job, utcnow
 from shared.webhooks import EVENTS, CallbackUrlError, check_callback_url, events_value
 from web.database import db
 from web.errors import ApiError
-from web.image_intake import field, read_image
+from web.image_intake import field, image_bytes, read_image
 from web.metrics import JOBS_SUBMITTED
 from web.queue import BrokerUnavailable, enqueue
 from web.ratelimit import check_submission
-from web.uploads import Upload, read_uploads
+from web.uploads import Upload, file_count, read_uploads, uploads_sha256
 
 log = logging.getLogger(__name__)
 IDEMPOTENCY_WINDOW_S = 24 * 3600
@@ -198,12 +198,62 @@ def _enqueue_all(added: list[Job], stored: list[tuple[Stored, str]], lane: str, 
         log.info("job %s accepted (%s, %d bytes)", job.id, job.image_format, job.image_bytes)
 
 
+class SubmittedAlbum(NamedTuple):
+    album: Album
+    jobs: list[Job]
+    replayed: bool = False  # an earlier album answered for the same Idempotency-Key
+
+
+class _Earlier(Exception):
+    """Inside the admission turn: a request with the same key committed first."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+
+def _reused(key: str, earlier: Job, what: str) -> ApiError:
+    return ApiError("idempotency_key_reused",
+                    f"Idempotency-Key {key!r} was used in the last 24 h for another {what} (job {earlier.id}); "
+                    f"use a new key for a new {what}.", 409)
+
+
 def _replay(earlier: Job, data: bytes, key: str) -> Submitted:
-    if hashlib.sha256(data).hexdigest() != earlier.image_sha256:
-        raise ApiError("idempotency_key_reused",
-                       f"Idempotency-Key {key!r} was used in the last 24 h for another image (job {earlier.id}); "
-                       "use a new key for a new image.", 409)
+    if earlier.album_id is not None or hashlib.sha256(data).hexdigest() != earlier.image_sha256:
+        raise _reused(key, earlier, "image")
     return Submitted(earlier, replayed=True)
+
+
+def _replay_album(earlier: Job, files: list[str | None], key: str) -> SubmittedAlbum:
+    """The same key again: the first album, when these are its files in its order (by SHA-256)."""
+    album = db().get(Album, earlier.album_id) if earlier.album_id else None
+    if album is None or len(album.items) != len(files):
+        raise _reused(key, earlier, "album")
+    found = jobs.album_jobs(db(), album.id)
+    for item, sha256 in zip(album.items, files):
+        job = found.get(item.get("job_id") or "")
+        if job is not None and sha256 != job.image_sha256:
+            raise _reused(key, earlier, "album")
+    return SubmittedAlbum(album, [found[item["job_id"]] for item in album.items if item.get("job_id") in found], True)
+
+
+def _earlier(owner_id: int | None, key: str | None) -> Job | None:
+    """The job this key already names; a key used before the window is freed for a new one."""
+    if key is None:
+        return None
+    session = db()
+    earlier = jobs.find_by_idempotency_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
+    if earlier is None:
+        jobs.release_stale_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
+        session.commit()  # before the admission turn: a row lock held into it could deadlock with a request that has the turn
+    return earlier
+
+
+def _none_earlier(owner_id: int | None, key: str | None) -> None:
+    """Checked again inside the admission turn, which requests take one at a time: of two requests with
+    one key, the second finds the first's job (owner_id NULL, accounts off, is no unique index's business)."""
+    earlier = jobs.find_by_idempotency_key(db(), owner_id, key, IDEMPOTENCY_WINDOW_S) if key else None
+    if earlier is not None:
+        raise _Earlier(earlier)
 
 
 def submit(owner_id: int | None, pipeline: str = "classify", wait: bool = False) -> Submitted:
@@ -212,12 +262,9 @@ def submit(owner_id: int | None, pipeline: str = "classify", wait: bool = False)
     settings = current_app.config["SETTINGS"]
     session = db()
     key = idempotency_key()
-    if key is not None:
-        earlier = jobs.find_by_idempotency_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
-        if earlier is not None:
-            return _replay(earlier, read_image(settings).data, key)
-        jobs.release_stale_key(session, owner_id, key, IDEMPOTENCY_WINDOW_S)
-        session.commit()  # before the admission turn: a row lock held into it could deadlock with a request that has the turn
+    earlier = _earlier(owner_id, key)
+    if earlier is not None and key is not None:
+        return _replay(earlier, image_bytes(settings), key)  # before any decode or limit
     check_submission()
     _check_queue_room(1)
     callback = callback_url()
@@ -226,8 +273,11 @@ def submit(owner_id: int | None, pipeline: str = "classify", wait: bool = False)
     stored = _store([upload])
     try:
         with _admission(1, stored):
+            _none_earlier(owner_id, key)
             job = _add(upload, stored[0][0], owner_id, pipeline=pipeline, idempotency_key=key,
                        callback_url=callback, webhook_events=events, lane=lane, cancel_after_at=deadline)
+    except _Earlier as found:
+        return _replay(found.job, upload.data, key or "")
     except IntegrityError:
         # The same key arrived twice at once and the other request committed first.
         session.rollback()
@@ -240,12 +290,17 @@ def submit(owner_id: int | None, pipeline: str = "classify", wait: bool = False)
     return Submitted(job)
 
 
-def submit_album(owner_id: int | None, wait: bool = False) -> tuple[Album, list[Job]]:
+def submit_album(owner_id: int | None, wait: bool = False) -> SubmittedAlbum:
     """An album: every good file becomes a job; a bad one keeps its place with its error. Its
     callback_url is the album's: one delivery when all its jobs ended, none per image. `wait`: the
-    caller waits for it in sync mode, so its images take the interactive lane."""
+    caller waits for it in sync mode, so its images take the interactive lane. Its Idempotency-Key
+    is kept on its first job; the same key again answers with this album."""
     settings = current_app.config["SETTINGS"]
-    check_submission()
+    key = idempotency_key()
+    earlier = _earlier(owner_id, key)
+    if earlier is not None and key is not None:
+        return _replay_album(earlier, uploads_sha256(settings.max_files_per_request, settings.max_upload_bytes), key)
+    check_submission(max(1, min(file_count(), settings.max_files_per_request)))
     callback = callback_url()
     events, deadline, lane = webhook_events(callback), cancel_after(), lane_for(album=True, wait=wait)
     uploads = read_uploads(settings.max_files_per_request, settings.max_upload_bytes, settings.max_pixels)
@@ -255,20 +310,26 @@ def submit_album(owner_id: int | None, wait: bool = False) -> tuple[Album, list[
     images = iter(stored)
     session = db()
     added: list[Job] = []
-    with _admission(len(good), stored):
-        album = Album(owner_id=owner_id, items=[], callback_url=callback, webhook_events=events,
-                      webhook_status="pending" if callback else None)
-        session.add(album)
-        session.flush()
-        items: list[dict[str, Any]] = []
-        for upload in uploads:
-            if isinstance(upload, Upload):
-                job = _add(upload, next(images)[0], owner_id, album_id=album.id, lane=lane, cancel_after_at=deadline)
-                added.append(job)
-                items.append({"job_id": job.id})
-            else:
-                filename, error = upload
-                items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
-        album.items = items
+    try:
+        with _admission(len(good), stored):
+            _none_earlier(owner_id, key)
+            album = Album(owner_id=owner_id, items=[], callback_url=callback, webhook_events=events,
+                          webhook_status="pending" if callback else None)
+            session.add(album)
+            session.flush()
+            items: list[dict[str, Any]] = []
+            for upload in uploads:
+                if isinstance(upload, Upload):
+                    job = _add(upload, next(images)[0], owner_id, album_id=album.id, lane=lane,
+                               cancel_after_at=deadline, idempotency_key=None if added else key)
+                    added.append(job)
+                    items.append({"job_id": job.id})
+                else:
+                    filename, error = upload
+                    items.append({"filename": filename, "error": {"code": error.code, "message": error.message}})
+            album.items = items
+    except _Earlier as found:
+        return _replay_album(found.job, [hashlib.sha256(u.data).hexdigest() if isinstance(u, Upload) else None
+                                         for u in uploads], key or "")
     _enqueue_all(added, stored, lane, album)
-    return album, added
+    return SubmittedAlbum(album, added)

@@ -1,6 +1,7 @@
 """Read the one uploaded file from a multipart request, or say exactly what is wrong with it."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from flask import Flask, current_app, request
@@ -40,12 +41,38 @@ def _files(what: str) -> list[FileStorage]:
     return files
 
 
-def read_upload(max_bytes: int, max_pixels: int) -> Upload:
+def _one_file() -> FileStorage:
     files = _files("exactly one image")
     if len(files) > 1:
         raise ApiError("too_many_files", f"Send exactly one image per job; got {len(files)} files in '{FIELD}' "
                                          "(an album goes to POST /api/v1/batches).", 400)
-    return _read(files[0], max_bytes, max_pixels)
+    return files[0]
+
+
+def read_upload(max_bytes: int, max_pixels: int) -> Upload:
+    return _read(_one_file(), max_bytes, max_pixels)
+
+
+def read_upload_bytes(max_bytes: int) -> bytes:
+    """The one file's bytes, not decoded (an Idempotency-Key replay compares them with the first job's)."""
+    return _bytes(_one_file(), max_bytes)
+
+
+def uploads_sha256(max_files: int, max_bytes: int) -> list[str | None]:
+    """Every file of an album, not decoded nor held whole: its SHA-256, or None for one over the size limit."""
+    found: list[str | None] = []
+    for upload in _files(f"1 to {max_files} images")[:max_files]:
+        digest, size = hashlib.sha256(), 0
+        while chunk := upload.stream.read(1 << 20):
+            size += len(chunk)
+            digest.update(chunk)
+        found.append(digest.hexdigest() if size <= max_bytes else None)
+    return found
+
+
+def file_count() -> int:
+    """How many files an album request carries (its multipart body parsed, nothing decoded)."""
+    return len(request.files.getlist(FIELD)) if (request.mimetype or "").startswith("multipart/form-data") else 0
 
 
 def read_uploads(max_files: int, max_bytes: int, max_pixels: int) -> list[Upload | tuple[str | None, ApiError | images.ImageError]]:
@@ -73,11 +100,15 @@ def checked(data: bytes, filename: str | None, max_pixels: int) -> Upload:
     return Upload(data=data, filename=filename, info=images.inspect(data, max_pixels, reduced_to=thumbnails.MAX_SIDE))
 
 
-def _read(upload: FileStorage, max_bytes: int, max_pixels: int) -> Upload:
+def _bytes(upload: FileStorage, max_bytes: int) -> bytes:
     data = upload.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise too_large(max_bytes)
-    return checked(data, secure_filename(upload.filename or "") or None, max_pixels)
+    return data
+
+
+def _read(upload: FileStorage, max_bytes: int, max_pixels: int) -> Upload:
+    return checked(_bytes(upload, max_bytes), secure_filename(upload.filename or "") or None, max_pixels)
 
 
 def _body_limit() -> None:

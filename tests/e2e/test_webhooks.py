@@ -5,25 +5,12 @@ import pytest
 
 from tests.factories import make_job
 from tests.helpers import images as make
-from tests.helpers.receiver import Receiver
 from tests.helpers.services import wait_for
 
 pytestmark = pytest.mark.slow
-SECRET = "whsec-test-0123456789"
-
-
 @pytest.fixture
-def settings(make_settings, redis_url, queue_name):
-    return make_settings(broker_url=redis_url, queue=queue_name, webhook_secret=SECRET, webhook_allow_private=True,
-                         webhook_backoff_s=1, webhook_max_attempts=3)
-
-
-@pytest.fixture
-def receiver():
-    found = Receiver(SECRET)
-    found.url = found.start()
-    yield found
-    found.stop()
+def settings(webhook_settings):
+    return webhook_settings
 
 
 def submit(client, callback_url: str, seed: int = 0) -> str:

@@ -4,15 +4,7 @@ from __future__ import annotations
 import pytest
 
 from shared import outbound
-from tests.helpers.origin import Origin, answer, drip, flood, redirect
-
-
-@pytest.fixture
-def origin():
-    server = Origin()
-    server.start()
-    yield server
-    server.stop()
+from tests.helpers.origin import answer, drip, flood, redirect
 
 
 @pytest.mark.parametrize("url", [

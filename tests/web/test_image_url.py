@@ -8,16 +8,8 @@ import base64
 import pytest
 
 from tests.helpers import images as make
-from tests.helpers.origin import Origin, answer, drip, flood, redirect
+from tests.helpers.origin import answer, drip, flood, redirect
 from tests.web.test_api import job_rows, stored_files
-
-
-@pytest.fixture
-def origin():
-    server = Origin()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

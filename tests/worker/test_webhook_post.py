@@ -8,14 +8,6 @@ from tests.helpers.origin import Origin, answer, drip, flood, redirect
 from worker.webhooks import ANSWER_BYTES, post
 
 
-@pytest.fixture
-def origin():
-    server = Origin()
-    server.start()
-    yield server
-    server.stop()
-
-
 def target(origin: Origin, path: str):
     return webhooks.callback_target(origin.url(path), allow_private=True)
 

@@ -3,6 +3,7 @@
 Each worker process keeps `key_prefix(queue) + node` alive with a short TTL (worker/heartbeat.py),
 lists the jobs it holds under `held_prefix(queue) + node`, and joins `known_key(queue)` until a
 clean stop. Job changes are published on `job_events_channel(queue)` (shared/job_events.py).
+The reaper tells a Redis restart or data loss from a death by `epoch_key(queue)`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ def job_events_channel(queue: str) -> str:
     return f"{queue}:job-events"
 
 
+def epoch_key(queue: str) -> str:
+    """A hash {run_id, since}: the Redis run the reaper last saw, and since when (Redis time)."""
+    return f"{queue}:broker-epoch"
+
+
 def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -37,3 +43,9 @@ def names_under(client: redis.Redis, prefix: str) -> set[str]:
 def alive_nodes(client: redis.Redis, queue: str) -> set[str]:
     """Node names (as recorded on the job rows) whose heartbeat has not expired."""
     return names_under(client, key_prefix(queue))
+
+
+# Queue entries a worker could not read as a message (not kombu's JSON, or JSON that is not one) are
+# moved here, newest first, one JSON object each: {"queue", "reason", "at", "entry" | "entry_base64"}.
+DEAD_LETTERS = "dogbreed.dead"
+DEAD_LETTERS_KEPT = 10_000  # the newest ones; an older entry is trimmed away

@@ -91,3 +91,15 @@ def test_workers_scale_by_profile_one_per_gpu():
 def test_web_metrics_need_a_password_in_compose():
     env = load()["services"]["web"]["environment"]
     assert "DOGBREED_METRICS_USER" in env and "DOGBREED_METRICS_PASSWORD" in env
+
+
+def test_redis_wants_a_password_and_every_service_has_it():
+    services = load()["services"]
+    redis = services["redis"]
+    assert "--requirepass" in redis["command"]
+    assert redis["command"][redis["command"].index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    assert "grep -q PONG" in redis["healthcheck"]["test"][1], "a NOAUTH answer must not pass for healthy"
+    for name, svc in services.items():
+        url = (svc.get("environment") or {}).get("DOGBREED_BROKER_URL")
+        if url:
+            assert url.startswith("redis://:${REDIS_PASSWORD:?"), name

@@ -13,7 +13,7 @@ from celery.signals import setup_logging, task_postrun, task_received, worker_in
 from shared import images, job_events, logs
 from shared.celeryconf import job_ids_of, make_celery, worker_queues
 from shared.settings import Settings
-from worker import heartbeat, metrics, tasks, webhooks
+from worker import dead_letters, heartbeat, metrics, tasks, webhooks
 from worker.maintenance import Maintenance
 from worker.runtime import Runtime
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 def create_worker_app(settings: Settings) -> tuple[Celery, Runtime]:
     app = make_celery(settings, name="dogbreed-worker")
+    dead_letters.configure(app, settings.require_broker())  # junk on the queue is set aside, not fatal
     images.set_max_concurrent_decodes(settings.max_concurrent_decodes)
     images.set_decode_memory_mb(settings.decode_memory_mb)
     # One message reserved per task thread, no more: the pipelining comes from the thread count

@@ -58,20 +58,23 @@ UNACKED_KEY, UNACKED_INDEX_KEY = "unacked", "unacked_index"
 
 def _jobs_of(raw: bytes | str | None, queues: list[str] | None) -> list[str]:
     """The job ids a kombu message carries: one, a chunk, or none when it is not one of our job
-    tasks (sent to one of `queues`)."""
+    tasks (sent to one of `queues`). Anything on a list may be junk someone pushed: it carries none."""
     if raw is None:  # hmget's answer for a message acked since its tag was listed
         return []
     try:
         data = json.loads(raw)
         message, routing_key = (data[0], data[2]) if isinstance(data, list) else (data, None)
-        headers = message.get("headers") or {}
-        if queues is not None and routing_key not in queues:
+        if not isinstance(message, dict) or (queues is not None and routing_key not in queues):
+            return []
+        headers, properties = message.get("headers") or {}, message.get("properties") or {}
+        if not isinstance(headers, dict) or not isinstance(properties, dict):
             return []
         body = message["body"]
-        if (message.get("properties") or {}).get("body_encoding") == "base64":
+        if properties.get("body_encoding") == "base64":
             body = base64.b64decode(body)
-        return job_ids_of(headers.get("task"), json.loads(body)[0])
-    except (TypeError, ValueError, KeyError, IndexError):
+        args = json.loads(body)
+        return job_ids_of(headers.get("task"), args[0]) if isinstance(args, list) and args else []
+    except (TypeError, ValueError, KeyError, IndexError):  # binascii.Error and JSON errors are ValueErrors
         return []
 
 
@@ -115,17 +118,22 @@ class Heartbeat:
         """Beat now and keep beating; Redis away at start is one more beat the thread retries."""
         try:
             self.beat()
-            self.client.sadd(known_key(self.queue), self.node)
         except redis.RedisError as exc:
             log.warning("first heartbeat not sent: %s", exc)
         self._thread.start()
 
     def beat(self) -> None:
-        self.client.set(self.key, "1", ex=self.ttl_s)
+        """Also rejoins the known nodes: Redis may have come back without them."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(self.key, "1", ex=self.ttl_s)
+            pipe.sadd(known_key(self.queue), self.node)
+            pipe.execute()
 
     def stop(self) -> None:
         """A clean stop says so at once: the reaper need not wait for the key to expire."""
         self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)  # a beat in flight must not rejoin the known nodes after us
         try:
             self.client.delete(self.key)
             forget_node(self.client, self.queue, self.node)

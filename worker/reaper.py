@@ -4,7 +4,10 @@ Three ways a job loses its message, three ways back:
 - its worker died (SIGKILL, out of memory): that node's heartbeat expires within seconds and
   `reap_orphans` requeues its `running` jobs;
 - the same node restarts: `take_back` requeues what the previous process held, at start;
-- Redis lost its data, or anything else: a job queued or running past DOGBREED_JOB_DEADLINE_S.
+- Redis restarted or lost its data (worker/broker_epoch.py): no node is taken for dead before Redis
+  has been up a heartbeat TTL, and from RECONCILE_AFTER_S on, for a TTL, each round sends again the
+  queued jobs whose message is nowhere in Redis;
+- anything else: a job queued or running past DOGBREED_JOB_DEADLINE_S.
 A job is enqueued again only within DOGBREED_MAX_ATTEMPTS, and is failed with the reason after.
 Tasks are idempotent (conditional transitions), so a duplicate message is harmless. The same goes
 for a webhook whose job ended long ago but whose delivery never started. Jobs past a caller's
@@ -12,6 +15,7 @@ Cancel-After deadline are canceled here too, every few seconds (Maintenance)."""
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta
 
 import redis
@@ -24,10 +28,13 @@ from shared.db import make_engine, make_sessionmaker, session_scope
 from shared.redis_keys import alive_nodes
 from shared.settings import Settings
 from shared.tables import Job, utcnow
-from worker import heartbeat
+from worker import broker_epoch, heartbeat
 
 log = logging.getLogger("dogbreed.reaper")
 SETTLE_S = 5.0  # a message this fresh may be between the Redis list and a live worker's records
+# After Redis comes back, live workers first reconnect, beat, and record what they hold (a message
+# read just before the restart included); a message they run would otherwise be sent a second time.
+RECONCILE_AFTER_S = SETTLE_S
 
 
 class Reaper:
@@ -96,9 +103,19 @@ class Reaper:
         """Requeue the jobs of nodes whose heartbeat is gone: those they ran, held, or lost in delivery.
 
         The heartbeats are read AFTER the rows and sets: a node that claimed or received a job had
-        its heartbeat before, so a node starting meanwhile is never taken for dead.
+        its heartbeat before, so a node starting meanwhile is never taken for dead. A heartbeat counts
+        as missing only once Redis has been up a whole TTL; for a TTL after Redis came back (or lost its
+        data) each round also sends again the queued jobs whose message is nowhere.
         """
-        counts = {"requeued": 0, "failed": 0}
+        ttl_s = self.settings.heartbeat_ttl_s
+        epoch = broker_epoch.look(self.redis, self.settings.queue)
+        if epoch.new:
+            log.info("reaper: a new Redis epoch (run %s, up %.0f s): jobs whose message is gone are sent again "
+                     "from %.0f s on", epoch.run_id or "?", epoch.up_s, RECONCILE_AFTER_S)
+        reconciling = RECONCILE_AFTER_S <= epoch.age_s < RECONCILE_AFTER_S + ttl_s
+        counts = self._reconcile() if reconciling else {"requeued": 0, "failed": 0}
+        if epoch.up_s < ttl_s:
+            return counts
         queue = self.settings.queue
         with session_scope(self.sessions) as session:
             running = jobs.running_jobs(session)
@@ -130,16 +147,30 @@ class Reaper:
             self._resend(session, job, counts)
         heartbeat.forget(self.redis, self.settings.queue, node, held)
 
-    def _resend_lost(self, session: Session, alive: set[str], counts: dict[str, int]) -> None:
+    def _reconcile(self) -> dict[str, int]:
+        """Redis restarted, perhaps without its data: the queued jobs whose message is nowhere in it
+        (not waiting, not delivered to anyone, not held by a live node) go out again. Running jobs
+        stay: their nodes run them from memory, and a node still gone after the TTL is reaped then."""
+        counts = {"requeued": 0, "failed": 0}
+        with session_scope(self.sessions) as session:
+            self._resend_lost(session, alive_nodes(self.redis, self.settings.queue), counts, math.inf)
+        if any(counts.values()):
+            log.warning("reaper: re-enqueued %d job(s) whose message Redis lost, failed %d", counts["requeued"],
+                        counts["failed"])
+        return counts
+
+    def _resend_lost(self, session: Session, alive: set[str], counts: dict[str, int],
+                     delivered_within_s: float = SETTLE_S) -> None:
         """After a worker died: queued jobs whose message is nowhere in Redis any more. A SIGKILL
-        between Redis handing a message over and kombu recording it loses that message for good."""
+        between Redis handing a message over and kombu recording it loses that message for good.
+        `delivered_within_s`: how long a message handed to a worker still counts as somewhere."""
         queue = self.settings.queue
         cutoff = utcnow() - timedelta(seconds=SETTLE_S)
         candidates = jobs.queued_before(session, cutoff)
         if not candidates:
             return
         live_held = set().union(*(heartbeat.held_by(self.redis, queue, node) for node in alive))
-        present = heartbeat.messages_in_broker(self.redis, lane_queues(self.settings), SETTLE_S)
+        present = heartbeat.messages_in_broker(self.redis, lane_queues(self.settings), delivered_within_s)
         for job in candidates:
             if job.id not in present and job.id not in live_held:
                 self._resend(session, job, counts)

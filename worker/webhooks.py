@@ -1,5 +1,13 @@
 """Webhook delivery as its own Celery task (`dogbreed.webhook`), never on the inference threads.
 
+Deliveries travel on their own broker list (celeryconf.webhook_queue), and a worker's task thread
+only hands each one to this process's delivery pool (DOGBREED_WEBHOOK_THREADS threads) and acks it:
+a receiver that hangs holds a pool thread for at most the attempt's deadline, never a thread a
+classify job needs. A retry is a new message with Celery's backoff; an attempt lost with its process
+leaves the row `pending`, which the reaper sends again. Each attempt first sets a Redis key with the
+attempt's deadline as TTL (redis_keys.webhook_inflight_key): a second copy of the same delivery
+(the reaper's, a redelivered message) finds it and sends nothing.
+
 When a session that ended jobs with a callback_url commits (the result writer, the reaper), their
 ids are enqueued here. Each attempt POSTs the job's JSON, signed with DOGBREED_WEBHOOK_SECRET, and
 is recorded on the row; failures and non-2xx answers (and database blips) retry through Celery's
@@ -15,17 +23,23 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
 
+import redis
 from celery import Celery
+from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import jobs, outbound, webhooks
-from shared.celeryconf import PUBLISH_RETRY_POLICY, TASK_ALBUM_WEBHOOK, TASK_WEBHOOK
+from shared.celeryconf import PUBLISH_RETRY_POLICY, TASK_ALBUM_WEBHOOK, TASK_WEBHOOK, webhook_queue
 from shared.db import session_scope
+from shared.redis_keys import webhook_inflight_key
 from shared.settings import Settings
 from shared.tables import Album, Job
-from worker.retry import retry_options
+from worker.retry import PASSING_FAULTS
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 600
@@ -35,6 +49,8 @@ class DeliveryFailed(Exception):
     """This attempt did not reach a 2xx answer; the row says so, and Celery tries again later."""
 
 
+RETRIED: tuple[type[Exception], ...] = (DeliveryFailed, *PASSING_FAULTS)  # what a later attempt may cure
+INFLIGHT_MARGIN_S = 10  # the database read before the POST and the write after it, beyond the attempt's own deadline
 ANSWER_BYTES = 4096  # of a receiver's answer we read (the status is what counts), the rest is never read
 
 
@@ -63,10 +79,33 @@ def _attempt(settings: Settings, url: str, body: bytes, event: str) -> tuple[str
     return post(target, body, settings.webhook_secret, settings.webhook_timeout_s, event), False
 
 
+class Pool:
+    """This process's delivery threads. At most `waiting` deliveries wait for one; past that a message
+    goes back to the broker for a second later, so a flood of hanging receivers costs no memory here."""
+
+    def __init__(self, threads: int) -> None:
+        self.executor = ThreadPoolExecutor(threads, thread_name_prefix="webhook")
+        self.room = threading.BoundedSemaphore(threads * 4)
+
+    def submit(self, work: Callable[[], None]) -> bool:
+        if not self.room.acquire(blocking=False):
+            return False
+
+        def run() -> None:
+            try:
+                work()
+            finally:
+                self.room.release()
+        self.executor.submit(run)
+        return True
+
+
 def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
+    queue = webhook_queue(settings)
+
     def send(task: str, thing_id: str, event: str) -> None:
         args = [thing_id] if event == webhooks.COMPLETED and task == TASK_WEBHOOK else [thing_id, event]
-        app.send_task(task, args=args, queue=settings.queue, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        app.send_task(task, args=args, queue=queue, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
 
     # Every session of this worker process: the result writer's and the reaper's alike.
     event.listen(Session, "before_commit", webhooks.note_albums_due)
@@ -74,7 +113,11 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
         session, lambda job_id, name: send(TASK_WEBHOOK, job_id, name),
         lambda album_id, name: send(TASK_ALBUM_WEBHOOK, album_id, name)))
     event.listen(Session, "after_rollback", webhooks.forget_ended)
-    retrying = retry_options(settings.webhook_backoff_s, MAX_BACKOFF_S, also=(DeliveryFailed,))
+    pool = Pool(settings.webhook_threads)
+    marks = redis.Redis.from_url(settings.require_broker(), socket_connect_timeout=2, socket_timeout=5)
+    # Room for as many database blips as delivery attempts; past that the webhook stays `pending` on
+    # its row and the reaper sends it again.
+    max_retries = 2 * settings.webhook_max_attempts
 
     def started(url: str | None, body: bytes, what: str, retries: int) -> str:
         """A `started` delivery: retried like the others, recorded only in the log."""
@@ -88,9 +131,7 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
             return webhooks.FAILED
         raise DeliveryFailed(error)
 
-    @app.task(name=TASK_ALBUM_WEBHOOK, bind=True, acks_late=True, max_retries=2 * settings.webhook_max_attempts,
-              ignore_result=True, **retrying)
-    def deliver_album(self, album_id: str, event_name: str = webhooks.COMPLETED) -> str:
+    def deliver_album(album_id: str, event_name: str, retries: int) -> str:
         with session_scope(sessions) as session:
             album = session.get(Album, album_id)
             if album is None or not album.callback_url:
@@ -109,7 +150,7 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
                     return "skipped"
                 url, attempts = album.callback_url, seen + 1
         if event_name == webhooks.STARTED:
-            return started(url, body, f"album {album_id}", self.request.retries)
+            return started(url, body, f"album {album_id}", retries)
         error, final = _attempt(settings, url, body, webhooks.COMPLETED)
         values = webhooks.attempt_values(settings.webhook_max_attempts if final else attempts, error,
                                          settings.webhook_max_attempts)
@@ -121,17 +162,13 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
         log.info("webhook for album %s %s after %d attempt(s)", album_id, values["webhook_status"], attempts)
         return values["webhook_status"]
 
-    # Room for as many database blips as delivery attempts; past that the webhook stays `pending` on
-    # its row and the reaper sends it again.
-    @app.task(name=TASK_WEBHOOK, bind=True, acks_late=True, max_retries=2 * settings.webhook_max_attempts,
-              ignore_result=True, **retrying)
-    def deliver(self, job_id: str, event_name: str = webhooks.COMPLETED) -> str:
+    def deliver_job(job_id: str, event_name: str, retries: int) -> str:
         if event_name == webhooks.STARTED:
             with session_scope(sessions) as session:
                 job = session.get(Job, job_id)
                 url = job.callback_url if job is not None else None
                 body = json.dumps(jobs.to_dict(job), sort_keys=True).encode() if job is not None else b""
-            return started(url, body, f"job {job_id}", self.request.retries)
+            return started(url, body, f"job {job_id}", retries)
         with session_scope(sessions) as session:
             job = session.get(Job, job_id)
             if job is None or not job.callback_url or job.status not in jobs.FINISHED:
@@ -150,3 +187,58 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
             raise DeliveryFailed(error)
         log.info("webhook for job %s %s after %d attempt(s)", job_id, values["webhook_status"], attempts)
         return values["webhook_status"]
+
+    def mark(key: str) -> bool:
+        """Whether this copy may post: the in-flight key was free (Redis away: yes, at least once)."""
+        try:
+            return bool(marks.set(key, "1", nx=True, ex=settings.webhook_timeout_s + INFLIGHT_MARGIN_S))
+        except redis.RedisError as exc:
+            log.warning("webhook in-flight mark not set (%s); delivering anyway", exc)
+            return True
+
+    def unmark(key: str) -> None:
+        try:
+            marks.delete(key)
+        except redis.RedisError:
+            pass  # its TTL ends it
+
+    def in_pool(task: str, kind: str, thing_id: str, event_name: str, retries: int) -> Callable[[], None]:
+        deliver = deliver_job if kind == "job" else deliver_album
+        args = [thing_id] if task == TASK_WEBHOOK and event_name == webhooks.COMPLETED else [thing_id, event_name]
+
+        def work() -> None:
+            key = webhook_inflight_key(settings.queue, kind, thing_id, event_name)
+            if not mark(key):
+                log.info("webhook for %s %s (%s) is in flight already: this copy sends nothing", kind, thing_id, event_name)
+                return
+            try:
+                deliver(thing_id, event_name, retries)
+            except RETRIED as exc:
+                if retries >= max_retries:
+                    log.warning("webhook for %s %s: no retry left (%s); the reaper has it", kind, thing_id, exc)
+                    return
+                countdown = get_exponential_backoff_interval(max(1, settings.webhook_backoff_s), retries, MAX_BACKOFF_S, True)
+                app.send_task(task, args=args, queue=queue, countdown=max(1, countdown), retries=retries + 1,
+                              retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+            except Exception:
+                log.exception("webhook for %s %s failed unexpectedly", kind, thing_id)
+            finally:
+                unmark(key)
+        return work
+
+    def hand_over(task, kind: str, thing_id: str, event_name: str) -> str:
+        """On a task thread: give the delivery to the pool and ack; a full pool sends it back for later."""
+        if pool.submit(in_pool(task.name, kind, thing_id, event_name, task.request.retries)):
+            return "handed over"
+        args = [thing_id] if task.name == TASK_WEBHOOK and event_name == webhooks.COMPLETED else [thing_id, event_name]
+        app.send_task(task.name, args=args, queue=queue, countdown=1, retries=task.request.retries,
+                      retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        return "pool full"
+
+    @app.task(name=TASK_ALBUM_WEBHOOK, bind=True, ignore_result=True)
+    def deliver_album_task(self, album_id: str, event_name: str = webhooks.COMPLETED) -> str:
+        return hand_over(self, "album", album_id, event_name)
+
+    @app.task(name=TASK_WEBHOOK, bind=True, ignore_result=True)
+    def deliver_job_task(self, job_id: str, event_name: str = webhooks.COMPLETED) -> str:
+        return hand_over(self, "job", job_id, event_name)

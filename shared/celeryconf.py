@@ -51,7 +51,7 @@ def job_ids_of(task_name: str | None, args: object) -> list[str]:
 
 
 # Priority lanes: what a person waits on (a single upload, any sync-mode request) goes ahead of album
-# images. Two Redis lists per deployment, DOGBREED_QUEUE (interactive; webhooks too) and
+# images. Two Redis lists per deployment, DOGBREED_QUEUE (interactive; webhooks have their own) and
 # DOGBREED_QUEUE.bulk; every worker consumes both, interactive first: kombu's "priority" queue order
 # keeps the BRPOP's list order fixed, so a waiting interactive message is always taken first.
 # DOGBREED_LANES=0: one list, as before (the benchmark's baseline).

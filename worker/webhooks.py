@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -54,11 +55,13 @@ INFLIGHT_MARGIN_S = 10  # the database read before the POST and the write after 
 ANSWER_BYTES = 4096  # of a receiver's answer we read (the status is what counts), the rest is never read
 
 
-def post(target: outbound.Target, body: bytes, secret: str, timeout_s: int, event: str = webhooks.COMPLETED) -> str | None:
+def post(target: outbound.Target, body: bytes, secret: str, timeout_s: int, event: str = webhooks.COMPLETED,
+         msg_id: str | None = None) -> str | None:
     """One attempt, all of it within `timeout_s`, to the addresses the check resolved; no redirect is
     followed (a 3xx is not a delivery). None when the receiver answered 2xx, else what went wrong."""
     headers = {"Content-Type": "application/json", "User-Agent": "dogbreed-webhook/1",
-               webhooks.SIGNATURE_HEADER: webhooks.sign(body, secret), webhooks.EVENT_HEADER: event}
+               webhooks.SIGNATURE_HEADER: webhooks.sign(body, secret), webhooks.EVENT_HEADER: event,
+               **webhooks.standard_headers(msg_id or webhooks.delivery_id("test", uuid.uuid4().hex, event), body, secret)}
     try:
         answer = outbound.send(target, "POST", body, headers, timeout_s=timeout_s, max_bytes=ANSWER_BYTES)
     except outbound.FetchFailed as exc:
@@ -68,7 +71,7 @@ def post(target: outbound.Target, body: bytes, secret: str, timeout_s: int, even
     return f"HTTP {answer.status}: {answer.body[:200].decode('utf-8', 'replace')}"
 
 
-def _attempt(settings: Settings, url: str, body: bytes, event: str) -> tuple[str | None, bool]:
+def _attempt(settings: Settings, url: str, body: bytes, event: str, msg_id: str) -> tuple[str | None, bool]:
     """One POST: what went wrong (None: delivered), and whether that is final (no retry can help)."""
     if not settings.webhook_secret:
         return "DOGBREED_WEBHOOK_SECRET is not set on the worker; nothing was sent unsigned.", True
@@ -76,7 +79,7 @@ def _attempt(settings: Settings, url: str, body: bytes, event: str) -> tuple[str
         target = webhooks.callback_target(url, settings.webhook_allow_private)
     except webhooks.CallbackUrlError as exc:
         return str(exc), True
-    return post(target, body, settings.webhook_secret, settings.webhook_timeout_s, event), False
+    return post(target, body, settings.webhook_secret, settings.webhook_timeout_s, event, msg_id), False
 
 
 class Pool:
@@ -119,11 +122,11 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
     # its row and the reaper sends it again.
     max_retries = 2 * settings.webhook_max_attempts
 
-    def started(url: str | None, body: bytes, what: str, retries: int) -> str:
+    def started(url: str | None, body: bytes, what: str, retries: int, msg_id: str) -> str:
         """A `started` delivery: retried like the others, recorded only in the log."""
         if not url:
             return "skipped"
-        error, final = _attempt(settings, url, body, webhooks.STARTED)
+        error, final = _attempt(settings, url, body, webhooks.STARTED, msg_id)
         if error is None:
             return webhooks.DELIVERED
         if final or retries + 1 >= settings.webhook_max_attempts:
@@ -150,8 +153,8 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
                     return "skipped"
                 url, attempts = album.callback_url, seen + 1
         if event_name == webhooks.STARTED:
-            return started(url, body, f"album {album_id}", retries)
-        error, final = _attempt(settings, url, body, webhooks.COMPLETED)
+            return started(url, body, f"album {album_id}", retries, webhooks.delivery_id("album", album_id, event_name))
+        error, final = _attempt(settings, url, body, webhooks.COMPLETED, webhooks.delivery_id("album", album_id, event_name))
         values = webhooks.attempt_values(settings.webhook_max_attempts if final else attempts, error,
                                          settings.webhook_max_attempts)
         with session_scope(sessions) as session:
@@ -168,7 +171,7 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
                 job = session.get(Job, job_id)
                 url = job.callback_url if job is not None else None
                 body = json.dumps(jobs.to_dict(job), sort_keys=True).encode() if job is not None else b""
-            return started(url, body, f"job {job_id}", retries)
+            return started(url, body, f"job {job_id}", retries, webhooks.delivery_id("job", job_id, event_name))
         with session_scope(sessions) as session:
             job = session.get(Job, job_id)
             if job is None or not job.callback_url or job.status not in jobs.FINISHED:
@@ -177,7 +180,7 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
                 return job.webhook_status or "skipped"  # a redelivered message after the last attempt
             url, attempts = job.callback_url, (job.webhook_attempts or 0) + 1
             body = json.dumps(jobs.to_dict(job), sort_keys=True).encode()
-        error, final = _attempt(settings, url, body, webhooks.COMPLETED)
+        error, final = _attempt(settings, url, body, webhooks.COMPLETED, webhooks.delivery_id("job", job_id, event_name))
         values = webhooks.attempt_values(settings.webhook_max_attempts if final else attempts, error,
                                          settings.webhook_max_attempts)
         with session_scope(sessions) as session:

@@ -205,9 +205,17 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
         except redis.RedisError:
             pass  # its TTL ends it
 
+    def again(task: str, thing_id: str, event_name: str, countdown: float, retries: int) -> None:
+        """The same delivery as a new message on the webhook list, `countdown` seconds from now."""
+        args = [thing_id] if task == TASK_WEBHOOK and event_name == webhooks.COMPLETED else [thing_id, event_name]
+        try:
+            app.send_task(task, args=args, queue=queue, countdown=max(1, countdown), retries=retries,
+                          retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        except Exception as exc:  # the broker is away: the row stays `pending` (the reaper looks at never-tried ones)
+            log.warning("webhook for %s could not be queued again: %s", thing_id, exc)
+
     def in_pool(task: str, kind: str, thing_id: str, event_name: str, retries: int) -> Callable[[], None]:
         deliver = deliver_job if kind == "job" else deliver_album
-        args = [thing_id] if task == TASK_WEBHOOK and event_name == webhooks.COMPLETED else [thing_id, event_name]
 
         def work() -> None:
             key = webhook_inflight_key(settings.queue, kind, thing_id, event_name)
@@ -220,9 +228,8 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
                 if retries >= max_retries:
                     log.warning("webhook for %s %s: no retry left (%s); the reaper has it", kind, thing_id, exc)
                     return
-                countdown = get_exponential_backoff_interval(max(1, settings.webhook_backoff_s), retries, MAX_BACKOFF_S, True)
-                app.send_task(task, args=args, queue=queue, countdown=max(1, countdown), retries=retries + 1,
-                              retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+                again(task, thing_id, event_name, retries=retries + 1, countdown=get_exponential_backoff_interval(
+                    max(1, settings.webhook_backoff_s), retries, MAX_BACKOFF_S, True))
             except Exception:
                 log.exception("webhook for %s %s failed unexpectedly", kind, thing_id)
             finally:
@@ -233,9 +240,7 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
         """On a task thread: give the delivery to the pool and ack; a full pool sends it back for later."""
         if pool.submit(in_pool(task.name, kind, thing_id, event_name, task.request.retries)):
             return "handed over"
-        args = [thing_id] if task.name == TASK_WEBHOOK and event_name == webhooks.COMPLETED else [thing_id, event_name]
-        app.send_task(task.name, args=args, queue=queue, countdown=1, retries=task.request.retries,
-                      retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        again(task.name, thing_id, event_name, countdown=1, retries=task.request.retries)
         return "pool full"
 
     @app.task(name=TASK_ALBUM_WEBHOOK, bind=True, ignore_result=True)

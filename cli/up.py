@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     broker = brokers.resolve(settings.broker_url)
     try:
         settings = settings.with_(broker_url=broker.url, secret_key=settings.secret_key or secret_key(settings.var_dir),
-                                  webhook_secret=settings.webhook_secret or secret_key(settings.var_dir, "webhook-secret"))
+                                  webhook_secret=settings.webhook_secret or secret_key(settings.var_dir, "webhook-secret", webhook=True))
         upgrade(settings.database_url)
         login = _local_login(settings) if settings.auth_required else ["  auth is off (DOGBREED_AUTH=0): everyone sees every job"]
         os.environ.update(settings.to_env())

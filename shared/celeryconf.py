@@ -11,6 +11,7 @@ TASK_CLASSIFY_CHUNK = "dogbreed.classify_chunk"
 TASK_NOOP_CHUNK = "dogbreed.noop_chunk"
 TASK_WEBHOOK = "dogbreed.webhook"  # (job id[, event]): the job's delivery
 TASK_ALBUM_WEBHOOK = "dogbreed.album_webhook"  # (album id, event): an album's one delivery
+WEBHOOK_TASKS = (TASK_WEBHOOK, TASK_ALBUM_WEBHOOK)  # they go on webhook_queue, never a lane's list
 # A job row records its pipeline; this is the task that runs it (the reaper resends the same one).
 PIPELINE_TASKS = {"classify": TASK_CLASSIFY, "noop": TASK_NOOP}
 # An album goes out as chunks of up to DOGBREED_MAX_BATCH job ids, one message each: one claim,
@@ -50,7 +51,7 @@ def job_ids_of(task_name: str | None, args: object) -> list[str]:
 
 
 # Priority lanes: what a person waits on (a single upload, any sync-mode request) goes ahead of album
-# images. Two Redis lists per deployment, DOGBREED_QUEUE (interactive; webhooks too) and
+# images. Two Redis lists per deployment, DOGBREED_QUEUE (interactive; webhooks have their own) and
 # DOGBREED_QUEUE.bulk; every worker consumes both, interactive first: kombu's "priority" queue order
 # keeps the BRPOP's list order fixed, so a waiting interactive message is always taken first.
 # DOGBREED_LANES=0: one list, as before (the benchmark's baseline).
@@ -78,13 +79,24 @@ def lane_queues(settings: Settings) -> list[str]:
     return list(dict.fromkeys(lane_queue(settings, lane) for lane in LANES))
 
 
+def webhook_queue(settings: Settings) -> str:
+    """The broker list of webhook deliveries: apart from the lanes, so a backlog of deliveries is seen
+    as such and never waits behind album images (the worker hands each to its delivery pool)."""
+    return f"{settings.queue}.webhooks"
+
+
+def queue_for(settings: Settings, task_name: str, lane: str = INTERACTIVE) -> str:
+    """Where a message of this task goes: a delivery to webhook_queue, anything else to its lane."""
+    return webhook_queue(settings) if task_name in WEBHOOK_TASKS else lane_queue(settings, lane)
+
+
 def worker_queues(settings: Settings, queues: list[str]) -> list[str]:
-    """A worker that serves the deployment's queue serves every lane: interactive first, then its own
-    node queues, bulk last; that order is the order it takes messages in."""
+    """A worker that serves the deployment's queue serves every lane: interactive first, then the
+    webhook deliveries and its own node queues, bulk last; that order is the order it takes messages in."""
     if settings.queue not in queues:
         return list(queues)
     first, *rest = lane_queues(settings)
-    return list(dict.fromkeys([first, *queues, *rest]))
+    return list(dict.fromkeys([first, webhook_queue(settings), *queues, *rest]))
 
 
 # Enqueue must not hang a web request when Redis is away: a few quick tries, then 503.

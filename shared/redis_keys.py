@@ -31,6 +31,12 @@ def epoch_key(queue: str) -> str:
     return f"{queue}:broker-epoch"
 
 
+def webhook_inflight_key(queue: str, kind: str, thing_id: str, event: str) -> str:
+    """Set (with the attempt's deadline as TTL) while a delivery of this job's or album's event is being
+    posted: a second copy, the reaper's or a redelivered message's, sees it and stays away."""
+    return f"{queue}:webhook-inflight:{kind}:{thing_id}:{event}"
+
+
 def text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 

@@ -100,6 +100,7 @@ class Settings:
     webhook_max_attempts: int = 6
     webhook_backoff_s: int = 5
     webhook_timeout_s: int = 10
+    webhook_threads: int = 4  # each worker process's delivery pool (worker/webhooks.py), apart from its task threads
     image_url_allow_private: bool = False  # image_url on loopback, private and link-local addresses
     image_url_timeout_s: int = 10  # one image_url fetch, all of it (redirects included)
     login_failures: int = 10
@@ -193,6 +194,7 @@ class Settings:
             webhook_max_attempts=max(1, _int(env, "DOGBREED_WEBHOOK_MAX_ATTEMPTS", cls.webhook_max_attempts)),
             webhook_backoff_s=max(0, _int(env, "DOGBREED_WEBHOOK_BACKOFF_S", cls.webhook_backoff_s)),
             webhook_timeout_s=max(1, _int(env, "DOGBREED_WEBHOOK_TIMEOUT_S", cls.webhook_timeout_s)),
+            webhook_threads=max(1, _int(env, "DOGBREED_WEBHOOK_THREADS", cls.webhook_threads)),
             image_url_allow_private=_bool(env, "DOGBREED_IMAGE_URL_ALLOW_PRIVATE", False),
             image_url_timeout_s=max(1, _int(env, "DOGBREED_IMAGE_URL_TIMEOUT_S", cls.image_url_timeout_s)),
             login_failures=_int(env, "DOGBREED_LOGIN_FAILURES", cls.login_failures),

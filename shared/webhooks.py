@@ -6,9 +6,11 @@ that session calls `announce_ended` (web after a cancel, the worker after every 
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import logging
+import time
 from typing import Any, Callable
 
 from sqlalchemy.orm import Session
@@ -18,7 +20,10 @@ from shared.errors import FixedCodeError
 from shared.jobs import ALBUMS_STARTED, ALBUMS_WITH_ENDS, ENDED_WITH_CALLBACK, STARTED_WITH_CALLBACK
 
 log = logging.getLogger(__name__)
-SIGNATURE_HEADER = "X-Dogbreed-Signature"
+SIGNATURE_HEADER = "X-Dogbreed-Signature"  # the body's HMAC alone: kept one release beside Standard Webhooks
+# Standard Webhooks (standardwebhooks.com): the signature covers the delivery's id and time as well.
+ID_HEADER, TIMESTAMP_HEADER, STANDARD_SIGNATURE_HEADER = "webhook-id", "webhook-timestamp", "webhook-signature"
+SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = outbound.MAX_URL_LENGTH
 ALLOW_PRIVATE_SETTING = "DOGBREED_WEBHOOK_ALLOW_PRIVATE"
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -49,6 +54,28 @@ class CallbackUrlError(FixedCodeError, ValueError):
 
 def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def signing_key(secret: str) -> bytes:
+    """A `whsec_<base64>` secret signs with its decoded bytes, as Standard Webhooks says; an older
+    deployment's plain secret with its own bytes (`standardwebhooks.Webhook(secret.encode())` verifies)."""
+    if secret.startswith(SECRET_PREFIX):
+        return base64.b64decode(secret[len(SECRET_PREFIX):] + "==")
+    return secret.encode()
+
+
+def delivery_id(kind: str, thing_id: str, event: str) -> str:
+    """The same for every attempt of one delivery, so a receiver drops a repeat it already handled."""
+    return f"msg_{kind}_{thing_id}_{event}"
+
+
+def standard_headers(msg_id: str, body: bytes, secret: str, now: float | None = None) -> dict[str, str]:
+    """webhook-id, webhook-timestamp and webhook-signature (v1, HMAC-SHA256 of "id.timestamp.body"): a
+    recorded delivery stops verifying once its timestamp is old (receivers allow 5 minutes)."""
+    timestamp = str(int(time.time() if now is None else now))
+    mac = hmac.new(signing_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return {ID_HEADER: msg_id, TIMESTAMP_HEADER: timestamp,
+            STANDARD_SIGNATURE_HEADER: "v1," + base64.b64encode(mac).decode()}
 
 
 def check_callback_url(url: str, allow_private: bool) -> str:

@@ -5,7 +5,7 @@ from celery import Celery
 from flask import Flask, current_app
 
 from shared import logs
-from shared.celeryconf import INTERACTIVE, PUBLISH_RETRY_POLICY, lane_queue, make_celery
+from shared.celeryconf import INTERACTIVE, PUBLISH_RETRY_POLICY, make_celery, queue_for
 from shared.errors import FixedCodeError
 
 
@@ -28,11 +28,12 @@ def client() -> Celery:
 
 def enqueue(task_name: str, job_id: str | list[str], task_id: str | None = None, lane: str = INTERACTIVE,
             more: tuple[str, ...] = ()) -> None:
-    """Send the task its one argument: a job id, or a chunk's list of job ids, into its lane's list;
+    """Send the task its one argument: a job id, or a chunk's list of job ids, into its lane's list (a
+    webhook delivery into the webhook list);
     `task_id` is the message's Celery id (Celery makes one up when None); `more`: further arguments."""
     settings = current_app.config["SETTINGS"]
     try:
-        client().send_task(task_name, args=[job_id, *more], task_id=task_id, queue=lane_queue(settings, lane), retry=True,
+        client().send_task(task_name, args=[job_id, *more], task_id=task_id, queue=queue_for(settings, task_name, lane), retry=True,
                            retry_policy=PUBLISH_RETRY_POLICY,
                            headers={"request_id": logs.request_id_var.get()})  # joins the worker's logs to this request
     except BrokerUnavailable:

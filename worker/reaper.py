@@ -23,9 +23,18 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import job_events, job_metrics, jobs
-from shared.celeryconf import TASK_ALBUM_WEBHOOK, TASK_WEBHOOK, job_lane, lane_queue, lane_queues, make_celery, task_for
+from shared.celeryconf import (
+    TASK_ALBUM_WEBHOOK,
+    TASK_WEBHOOK,
+    job_lane,
+    lane_queue,
+    lane_queues,
+    make_celery,
+    task_for,
+    webhook_queue,
+)
 from shared.db import make_engine, make_sessionmaker, session_scope
-from shared.redis_keys import alive_nodes
+from shared.redis_keys import alive_nodes, webhook_inflight_key
 from shared.settings import Settings
 from shared.tables import Job, utcnow
 from worker import broker_epoch, heartbeat
@@ -88,12 +97,15 @@ class Reaper:
                 self._resend(session, job, counts)
         counts["webhooks"] = 0
         with session_scope(self.sessions) as session:
-            for job_id in jobs.unsent_webhooks(session, self.settings.job_deadline_s):
-                self.celery.send_task(TASK_WEBHOOK, args=[job_id], queue=self.settings.queue)
-                counts["webhooks"] += 1
-            for album_id in jobs.unsent_album_webhooks(session, self.settings.job_deadline_s):
-                self.celery.send_task(TASK_ALBUM_WEBHOOK, args=[album_id, "completed"], queue=self.settings.queue)
-                counts["webhooks"] += 1
+            unsent = [(TASK_WEBHOOK, "job", job_id, [job_id])
+                      for job_id in jobs.unsent_webhooks(session, self.settings.job_deadline_s)]
+            unsent += [(TASK_ALBUM_WEBHOOK, "album", album_id, [album_id, "completed"])
+                       for album_id in jobs.unsent_album_webhooks(session, self.settings.job_deadline_s)]
+        for task, kind, thing_id, args in unsent:
+            if self.redis.exists(webhook_inflight_key(self.settings.queue, kind, thing_id, "completed")):
+                continue  # its first attempt is being posted right now: no second copy
+            self.celery.send_task(task, args=args, queue=webhook_queue(self.settings))
+            counts["webhooks"] += 1
         if any(counts.values()):
             log.warning("reaper: re-enqueued %d stuck job(s) and %d webhook(s), failed %d", counts["requeued"],
                         counts["webhooks"], counts["failed"])

@@ -35,7 +35,8 @@ def test_a_finished_job_is_posted_signed_and_retried_after_a_500(client, worker,
     job = webhook_settled(client, job_id)
     assert job["status"] == "succeeded"
     assert job["webhook"] == {"url": receiver.url, "status": "delivered", "attempts": 2, "last_error": None}
-    assert len(receiver.deliveries) == 2 and all(d.verified for d in receiver.deliveries)
+    assert len(receiver.deliveries) == 2 and all(d.verified and d.standard for d in receiver.deliveries)
+    assert receiver.deliveries[0].msg_id == receiver.deliveries[1].msg_id  # a retry is the same message
     sent = receiver.deliveries[-1].job
     assert sent["id"] == job_id and sent["status"] == "succeeded" and sent["result"] == job["result"]
 

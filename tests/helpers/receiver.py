@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
 
 @dataclass
 class Delivery:
@@ -16,6 +19,8 @@ class Delivery:
     verified: bool
     job: dict[str, Any]  # the body: a job, or an album
     event: str = ""  # X-Dogbreed-Event
+    standard: bool = False  # webhook-signature verified by the `standardwebhooks` package
+    msg_id: str = ""  # webhook-id
 
 
 @dataclass
@@ -33,8 +38,15 @@ class Receiver:
                 signature = self.headers.get("X-Dogbreed-Signature", "")
                 expected = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
                 verified = hmac.compare_digest(signature, expected)
+                try:  # as the README's receiver does (a plain secret signs with its own bytes)
+                    key = receiver.secret if receiver.secret.startswith("whsec_") else receiver.secret.encode()
+                    Webhook(key).verify(body, dict(self.headers.items()))
+                    standard = True
+                except WebhookVerificationError:
+                    standard = False
                 receiver.deliveries.append(Delivery(signature, verified, json.loads(body),
-                                                    self.headers.get("X-Dogbreed-Event", "")))
+                                                    self.headers.get("X-Dogbreed-Event", ""), standard,
+                                                    self.headers.get("webhook-id", "")))
                 status = receiver.answers.pop(0) if receiver.answers else 204
                 sent = receiver.deliveries[-1]
                 print(f"receiver: POST {self.path} {sent.event} id={sent.job.get('id')} "

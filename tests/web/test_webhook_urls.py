@@ -1,7 +1,9 @@
 """callback_url at submit: refused (400) unless http(s) to a public address, or private ones are allowed."""
+import base64
 import hashlib
 import hmac
 import io
+import time
 
 import pytest
 
@@ -60,3 +62,33 @@ def test_without_a_secret_the_server_says_it_sends_no_webhooks(client):
 def test_the_signature_is_the_hex_hmac_sha256_of_the_raw_body():
     body = b'{"id": "x"}'
     assert sign(body, "k") == "sha256=" + hmac.new(b"k", body, hashlib.sha256).hexdigest()
+
+
+def test_standard_webhooks_headers_verify_with_the_package_and_not_once_replayed_late():
+    from standardwebhooks import Webhook
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    from shared.webhooks import standard_headers
+
+    body = b'{"id": "x"}'
+    secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    headers = standard_headers("msg_job_x_completed", body, secret)
+    assert Webhook(secret).verify(body, headers) == {"id": "x"}
+    with pytest.raises(WebhookVerificationError):  # another body under the same headers
+        Webhook(secret).verify(b'{"id": "y"}', headers)
+    with pytest.raises(WebhookVerificationError):  # a recorded delivery replayed an hour later
+        Webhook(secret).verify(body, standard_headers("msg_job_x_completed", body, secret, now=time.time() - 3600))
+    with pytest.raises(WebhookVerificationError):  # another secret
+        Webhook("whsec_" + base64.b64encode(b"j" * 32).decode()).verify(body, headers)
+    plain = "an-older-deployments-hex-secret"  # signs with its own bytes
+    assert Webhook(plain.encode()).verify(body, standard_headers("m", body, plain)) == {"id": "x"}
+
+
+def test_up_generates_a_whsec_webhook_secret(tmp_path):
+    from standardwebhooks import Webhook
+
+    from cli.private_files import secret_key
+
+    secret = secret_key(tmp_path, "webhook-secret", webhook=True)
+    assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32
+    Webhook(secret)  # the package takes it as is

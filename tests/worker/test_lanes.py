@@ -44,8 +44,9 @@ def test_the_lane_is_chosen_by_the_submit():
 def test_a_worker_serves_every_lane_interactive_first(settings):
     assert lane_queues(settings) == [settings.queue, f"{settings.queue}.bulk"]
     assert worker_queues(settings, [settings.queue, f"{settings.queue}.cpu"]) == [
-        settings.queue, f"{settings.queue}.cpu", f"{settings.queue}.bulk"]
-    assert worker_queues(settings.with_(lanes=False), [settings.queue]) == [settings.queue]  # one list, as before
+        settings.queue, f"{settings.queue}.webhooks", f"{settings.queue}.cpu", f"{settings.queue}.bulk"]
+    # one list of jobs, as before (webhook deliveries keep theirs)
+    assert worker_queues(settings.with_(lanes=False), [settings.queue]) == [settings.queue, f"{settings.queue}.webhooks"]
 
 
 def test_a_single_upload_takes_the_interactive_lane_and_an_album_the_bulk_lane(client, settings):

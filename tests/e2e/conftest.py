@@ -2,9 +2,7 @@
 quickly, and a receiver that checks each signature."""
 import pytest
 
-from tests.helpers.receiver import Receiver
-
-SECRET = "whsec-test-0123456789"
+from tests.helpers.receiver import SECRET, Receiver
 
 
 @pytest.fixture

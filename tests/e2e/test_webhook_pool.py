@@ -8,8 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from shared.celeryconf import TASK_WEBHOOK, make_celery, webhook_queue
-from tests.e2e.test_webhooks import SECRET, submit
+from tests.e2e.test_webhooks import submit
 from tests.helpers import images as make
+from tests.helpers.receiver import SECRET
 from tests.helpers.services import wait_for
 from worker.reaper import Reaper
 

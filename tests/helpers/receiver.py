@@ -12,6 +12,9 @@ from typing import Any
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+# The webhook secret of the end-to-end tests: the worker signs with it, the receiver checks it.
+SECRET = "whsec-test-0123456789"
+
 
 @dataclass
 class Delivery:

@@ -133,4 +133,6 @@ def test_every_job_accepted_before_redis_came_back_empty_ends(make_settings, que
         worker.stop()
         server.stop()
     assert [job["status"] for job in done] == ["succeeded"] * len(ids), [job["error"] for job in done]
-    assert all(job["attempts"] == 1 for job in done), [job["attempts"] for job in done]
+    # The one message the paused worker may already have taken is not in Redis either, so it can be
+    # sent again as well: at least once, never lost; a second claim costs an attempt, not a result.
+    assert sum(job["attempts"] for job in done) <= len(ids) + 1, [job["attempts"] for job in done]

@@ -92,3 +92,8 @@ def make_album(session: Session, files: Sequence[str | tuple[str, str]] = ("a.jp
 def album_job_ids(album: Album) -> list[str]:
     """The album's job ids in its order (refused files have none)."""
     return [item["job_id"] for item in album.items if "job_id" in item]
+
+
+def bearer(key: str) -> dict[str, str]:
+    """The header that sends an API key."""
+    return {"Authorization": f"Bearer {key}"}

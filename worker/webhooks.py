@@ -139,7 +139,6 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
             album = session.get(Album, album_id)
             if album is None or not album.callback_url:
                 return "skipped"
-            body = json.dumps(jobs.album_to_dict(session, album), sort_keys=True).encode()
             if event_name == webhooks.STARTED:
                 url = album.callback_url
             elif album.webhook_status != webhooks.PENDING or not jobs.album_done(session, album_id):
@@ -152,18 +151,12 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
                 if claimed.rowcount != 1:  # type: ignore[attr-defined]
                     return "skipped"
                 url, attempts = album.callback_url, seen + 1
+            # Read after the album was seen done (an end is final): a body read before that check could
+            # miss the last chunk's commit, which SQLite's reads need not wait for.
+            body = json.dumps(jobs.album_to_dict(session, album), sort_keys=True).encode()
         if event_name == webhooks.STARTED:
             return started(url, body, f"album {album_id}", retries, webhooks.delivery_id("album", album_id, event_name))
-        error, final = _attempt(settings, url, body, webhooks.COMPLETED, webhooks.delivery_id("album", album_id, event_name))
-        values = webhooks.attempt_values(settings.webhook_max_attempts if final else attempts, error,
-                                         settings.webhook_max_attempts)
-        with session_scope(sessions) as session:
-            session.execute(update(Album).where(Album.id == album_id).values(**values))
-        if values["webhook_status"] == webhooks.PENDING:
-            log.info("webhook for album %s: attempt %d failed (%s)", album_id, attempts, error)
-            raise DeliveryFailed(error)
-        log.info("webhook for album %s %s after %d attempt(s)", album_id, values["webhook_status"], attempts)
-        return values["webhook_status"]
+        return completed(Album, "album", album_id, event_name, url, body, attempts)
 
     def deliver_job(job_id: str, event_name: str, retries: int) -> str:
         if event_name == webhooks.STARTED:
@@ -180,15 +173,21 @@ def register(app: Celery, settings: Settings, sessions: sessionmaker) -> None:
                 return job.webhook_status or "skipped"  # a redelivered message after the last attempt
             url, attempts = job.callback_url, (job.webhook_attempts or 0) + 1
             body = json.dumps(jobs.to_dict(job), sort_keys=True).encode()
-        error, final = _attempt(settings, url, body, webhooks.COMPLETED, webhooks.delivery_id("job", job_id, event_name))
+        return completed(Job, "job", job_id, event_name, url, body, attempts)
+
+    def completed(table: type[Album] | type[Job], kind: str, thing_id: str, event_name: str, url: str, body: bytes,
+                  attempts: int) -> str:
+        """One attempt of a job's or an album's `completed` delivery, recorded on its row; a retry when
+        it may still get through."""
+        error, final = _attempt(settings, url, body, webhooks.COMPLETED, webhooks.delivery_id(kind, thing_id, event_name))
         values = webhooks.attempt_values(settings.webhook_max_attempts if final else attempts, error,
                                          settings.webhook_max_attempts)
         with session_scope(sessions) as session:
-            session.execute(update(Job).where(Job.id == job_id).values(**values))
+            session.execute(update(table).where(table.id == thing_id).values(**values))
         if values["webhook_status"] == webhooks.PENDING:
-            log.info("webhook for job %s: attempt %d failed (%s)", job_id, attempts, error)
+            log.info("webhook for %s %s: attempt %d failed (%s)", kind, thing_id, attempts, error)
             raise DeliveryFailed(error)
-        log.info("webhook for job %s %s after %d attempt(s)", job_id, values["webhook_status"], attempts)
+        log.info("webhook for %s %s %s after %d attempt(s)", kind, thing_id, values["webhook_status"], attempts)
         return values["webhook_status"]
 
     def mark(key: str) -> bool:

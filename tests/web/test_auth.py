@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from shared import accounts
 from shared.tables import ApiKey
-from tests.factories import database, make_key, make_user
+from tests.factories import bearer, database
 from tests.helpers import images as make
 
 
@@ -16,16 +16,6 @@ def settings(make_settings, redis_url, queue_name):
     return make_settings(broker_url=redis_url, queue=queue_name, auth_required=True)
 
 
-@pytest.fixture
-def people(settings):
-    """Users a and b, an admin, and one API key each."""
-    with database(settings.database_url) as session:
-        return {name: make_key(session, make_user(session, name, password=f"{name}-password", admin=admin))
-                for name, admin in (("a", False), ("b", False), ("root", True))}
-
-
-def bearer(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
 
 
 def upload(client, key: str, data: bytes | None = None, **form):

@@ -32,6 +32,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+
+def wait_healthy(url: str, tries: int = 300) -> None:
+    """Until the web answers /healthz (about a minute at most)."""
+    for _ in range(tries):
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+
 def jpeg(seed: int) -> bytes:
     from PIL import Image
 
@@ -147,12 +157,7 @@ def other_model(env: dict[str, str], tmp: Path, gunicorn: list[str], waiters: in
                            stdout=open(tmp / "web-other.log", "wb"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_healthy(url)
         session = requests.Session()
         held = session.post(f"{url}/api/v1/jobs", files={"image": ("held.jpg", jpeg(0))}, timeout=30).json()
         submit_p50(session, url, 10, 20_000)
@@ -201,12 +206,7 @@ def main() -> int:
     worker = None
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_healthy(url)
         session = requests.Session()
         submit_p50(session, url, 10, 10_000)  # warm both processes
         rss_idle = rss_mib(web.pid)

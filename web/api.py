@@ -168,11 +168,15 @@ def pipeline_name() -> str:
 
 @bp.get("/jobs/<job_id>")
 def get_job(job_id: str):
+    return _current(f"job:{job_id}", lambda: job_json(get_job_or_404(job_id)), job_ended)
+
+
+def _current(channel: str, read: Callable[[], dict[str, Any]], ended: Callable[[dict[str, Any]], bool]):
+    """A job or album as it is, or with `?wait=N` as it is when it ends or when N runs out."""
     seconds = waiting.query_wait()
-    body = job_json(get_job_or_404(job_id))  # a 404 at once, before any slot is taken
-    if seconds is None:
-        return jsonify(body)
-    body, _ = waiting.until([f"job:{job_id}"], lambda: job_json(get_job_or_404(job_id)), job_ended, seconds)
+    body = read()  # a 404 at once, before any slot is taken
+    if seconds is not None:
+        body, _ = waiting.until([channel], read, ended, seconds)
     return jsonify(body)
 
 
@@ -206,9 +210,4 @@ def create_album():
 
 @bp.get("/batches/<batch_id>")
 def get_album(batch_id: str):
-    seconds = waiting.query_wait()
-    body = album_json(get_album_or_404(batch_id))  # a 404 at once, before any slot is taken
-    if seconds is None:
-        return jsonify(body)
-    body, _ = waiting.until([f"batch:{batch_id}"], lambda: album_json(get_album_or_404(batch_id)), album_done, seconds)
-    return jsonify(body)
+    return _current(f"batch:{batch_id}", lambda: album_json(get_album_or_404(batch_id)), album_done)

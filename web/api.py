@@ -135,7 +135,7 @@ def _auth() -> None:
 @bp.post("/jobs")
 def create_job():
     seconds = waiting.prefer_wait()  # read first: a bad Prefer is refused before anything is stored
-    submitted = submit(owner_id(), pipeline_name(), wait=seconds is not None)
+    submitted = submit(owner_id(), pipeline_name())
     job_id = submitted.job.id
     return _submitted(f"job:{job_id}", lambda: job_json(get_job_or_404(job_id)), job_ended, seconds,
                       200 if submitted.replayed else 202)

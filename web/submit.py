@@ -20,7 +20,7 @@ from shared.tables import Album, Job, utcnow
 from shared.webhooks import EVENTS, CallbackUrlError, check_callback_url, events_value
 from web.database import db
 from web.errors import ApiError
-from web.image_intake import field, image_bytes, read_image
+from web.image_intake import field, image_bytes, json_body, read_image
 from web.metrics import JOBS_SUBMITTED
 from web.queue import BrokerUnavailable, enqueue
 from web.ratelimit import check_submission
@@ -59,8 +59,9 @@ def webhook_events(callback: str | None) -> str | None:
     """The form's (or JSON body's) webhook_events: which deliveries a callback_url gets, stored as
     shared.webhooks.events_value makes it (None: `completed` alone, the default)."""
     given = request.form.getlist("webhook_events") or request.args.getlist("webhook_events")
-    if not given and request.is_json:
-        value = (request.get_json(silent=True) or {}).get("webhook_events")
+    body = json_body()
+    if not given and body is not None:
+        value = body.get("webhook_events")
         given = value if isinstance(value, list) else [value] if value is not None else []
     names = [name.strip() for value in given for name in str(value).split(",") if name.strip()]
     if not names:
@@ -256,9 +257,9 @@ def _none_earlier(owner_id: int | None, key: str | None) -> None:
         raise _Earlier(earlier)
 
 
-def submit(owner_id: int | None, pipeline: str = "classify", wait: bool = False) -> Submitted:
-    """One image, one job. A repeated Idempotency-Key answers with the first job and costs nothing.
-    `wait`: the caller waits in sync mode (the lane is the same for a single job either way)."""
+def submit(owner_id: int | None, pipeline: str = "classify") -> Submitted:
+    """One image, one job, in the interactive lane (waited on or not). A repeated Idempotency-Key
+    answers with the first job and costs nothing."""
     settings = current_app.config["SETTINGS"]
     session = db()
     key = idempotency_key()
@@ -268,7 +269,7 @@ def submit(owner_id: int | None, pipeline: str = "classify", wait: bool = False)
     check_submission()
     _check_queue_room(1)
     callback = callback_url()
-    events, deadline, lane = webhook_events(callback), cancel_after(), lane_for(album=False, wait=wait)
+    events, deadline, lane = webhook_events(callback), cancel_after(), lane_for(album=False)
     upload = read_image(settings)
     stored = _store([upload])
     try:

@@ -472,29 +472,23 @@ def album_summary(album: Album, found: dict[str, Job]) -> tuple[list[Job | dict[
     return entries, summary
 
 
-def album_webhook_dict(album: Album) -> dict[str, Any] | None:
-    if not album.callback_url:
-        return None
-    return {"url": album.callback_url, "status": album.webhook_status, "attempts": album.webhook_attempts or 0,
-            "last_error": album.webhook_last_error}
-
-
 def album_to_dict(session: Session, album: Album) -> dict[str, Any]:
     """The album as its webhook sends it (the API adds its links)."""
     entries, summary = album_summary(album, album_jobs(session, album.id))
     return {"id": album.id, "created_at": iso(album.created_at), "summary": summary,
-            "jobs": [to_dict(e) if isinstance(e, Job) else e for e in entries], "webhook": album_webhook_dict(album)}
+            "jobs": [to_dict(e) if isinstance(e, Job) else e for e in entries], "webhook": webhook_dict(album)}
 
 
 def album_jobs(session: Session, album_id: str) -> dict[str, Job]:
     return {job.id: job for job in session.scalars(select(Job).where(Job.album_id == album_id))}
 
 
-def webhook_dict(job: Job) -> dict[str, Any] | None:
-    if not job.callback_url:
+def webhook_dict(row: Job | Album) -> dict[str, Any] | None:
+    """A job's or an album's webhook, as the API shows it (both rows have the same webhook columns)."""
+    if not row.callback_url:
         return None
-    return {"url": job.callback_url, "status": job.webhook_status, "attempts": job.webhook_attempts or 0,
-            "last_error": job.webhook_last_error}
+    return {"url": row.callback_url, "status": row.webhook_status, "attempts": row.webhook_attempts or 0,
+            "last_error": row.webhook_last_error}
 
 
 def to_dict(job: Job) -> dict[str, Any]:

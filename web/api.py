@@ -116,7 +116,7 @@ def album_json(album: Album) -> dict[str, Any]:
             "url": url_for("api.get_album", batch_id=album.id, _external=True),
             "page_url": url_for("pages.album_page", album_id=album.id, _external=True),
             "summary": summary, "jobs": [job_json(e, labels_of) if isinstance(e, Job) else e for e in entries],
-            "webhook": jobs.album_webhook_dict(album)}
+            "webhook": jobs.webhook_dict(album)}
 
 
 def job_ended(body: dict[str, Any]) -> bool:
